@@ -1,0 +1,183 @@
+package api
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"memoryd/memory"
+	"memoryd/store"
+)
+
+// Scopes a key may hold; admin implies the others.
+var allScopes = []string{"read", "write", "delete", "admin"}
+
+// principal is who is calling: a key of an org, in one mode.
+type principal struct {
+	key store.APIKey
+	org store.Org
+}
+
+func (p *principal) tenant() memory.Tenant {
+	return memory.Tenant{OrgID: p.org.ID, Mode: p.key.Mode}
+}
+
+func (p *principal) has(scope string) bool {
+	return slices.Contains(p.key.Scopes, "admin") || slices.Contains(p.key.Scopes, scope)
+}
+
+func caller(r *http.Request) *principal {
+	p, _ := r.Context().Value(principalKey).(*principal)
+	return p
+}
+
+// wellFormedKey checks the mem_live_/mem_test_ + 32 [A-Za-z0-9] shape.
+func wellFormedKey(k string) bool {
+	var rest string
+	switch {
+	case strings.HasPrefix(k, "mem_live_"):
+		rest = k[len("mem_live_"):]
+	case strings.HasPrefix(k, "mem_test_"):
+		rest = k[len("mem_test_"):]
+	default:
+		return false
+	}
+	if len(rest) != store.KeyRandomLen {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(h[7:]), true
+}
+
+// authenticate resolves the request's API key to a principal, or says why not.
+func (s *Server) authenticate(r *http.Request) (*principal, *Error) {
+	raw, ok := bearer(r)
+	if !ok {
+		return nil, errInvalidKey("Missing API key: send Authorization: Bearer <key>")
+	}
+	if !wellFormedKey(raw) {
+		return nil, errInvalidKey("Malformed API key")
+	}
+	key, err := s.store.KeyByHash(s.store.HashKey(raw))
+	if errors.Is(err, store.ErrKeyNotFound) {
+		return nil, errInvalidKey("Unknown API key")
+	}
+	if err != nil {
+		return nil, errInternal
+	}
+	now := s.now()
+	if key.RevokedAt != nil {
+		return nil, errInvalidKey("This API key was revoked")
+	}
+	if key.ExpiresAt != nil && !now.Before(*key.ExpiresAt) {
+		if key.RotatedTo != "" {
+			return nil, errInvalidKey("This API key was rotated and its grace period has ended")
+		}
+		return nil, errInvalidKey("This API key has expired")
+	}
+	org, err := s.store.GetOrg(key.OrgID)
+	if errors.Is(err, store.ErrOrgNotFound) {
+		return nil, errInvalidKey("Unknown API key")
+	}
+	if err != nil {
+		return nil, errInternal
+	}
+	s.touches.mark(key.OrgID, key.ID, now)
+	return &principal{key: key, org: org}, nil
+}
+
+// handlerFunc is a handler that may fail with an error answered in the envelope.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// withKey wraps a tenant handler: API key, scope, body, then idempotency for POSTs.
+func (s *Server) withKey(scope string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, e := s.authenticate(r)
+		if e != nil {
+			fail(w, r, e)
+			return
+		}
+		ri := info(r)
+		ri.orgID, ri.keyID = p.org.ID, p.key.ID
+		if !p.has(scope) {
+			fail(w, r, errScope(scope))
+			return
+		}
+		r = withValue(r, principalKey, p)
+		r, e = s.readBody(w, r)
+		if e != nil {
+			fail(w, r, e)
+			return
+		}
+		s.idempotent(w, r, p.org.ID, p.key.Mode, h)
+	})
+}
+
+// withAdmin wraps an operator handler. Without a configured admin token the operator
+// API does not exist.
+func (s *Server) withAdmin(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Admin.Token == "" {
+			fail(w, r, errNotFound("NOT_FOUND", "Route"))
+			return
+		}
+		raw, ok := bearer(r)
+		if !ok || subtle.ConstantTimeCompare([]byte(raw), []byte(s.cfg.Admin.Token)) != 1 {
+			fail(w, r, errInvalidKey("Invalid admin token"))
+			return
+		}
+		r, e := s.readBody(w, r)
+		if e != nil {
+			fail(w, r, e)
+			return
+		}
+		s.idempotent(w, r, "", store.ModeLive, h)
+	})
+}
+
+func run(w http.ResponseWriter, r *http.Request, h handlerFunc) {
+	if err := h(w, r); err != nil {
+		failErr(w, r, err)
+	}
+}
+
+// keyTouches batches last_used_at updates: writing them per request would put a
+// write transaction on every read.
+type keyTouches struct {
+	mu   sync.Mutex
+	seen map[[2]string]time.Time
+}
+
+func (t *keyTouches) mark(orgID, keyID string, at time.Time) {
+	t.mu.Lock()
+	if t.seen == nil {
+		t.seen = map[[2]string]time.Time{}
+	}
+	t.seen[[2]string{orgID, keyID}] = at
+	t.mu.Unlock()
+}
+
+func (t *keyTouches) take() map[[2]string]time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.seen
+	t.seen = nil
+	return m
+}

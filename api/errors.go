@@ -1,0 +1,47 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Error is an error answer from the contract's table.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Details map[string]any
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func newError(status int, code, msg string, details map[string]any) *Error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	return &Error{Status: status, Code: code, Message: msg, Details: details}
+}
+
+// invalid is a 400 naming the offending field by its JSON path.
+func invalid(field, format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf(format, args...), map[string]any{"field": field})
+}
+
+func errNotFound(code, what string) *Error {
+	return newError(http.StatusNotFound, code, what+" not found", nil)
+}
+
+var (
+	errMemoryNotFound = errNotFound("MEMORY_NOT_FOUND", "Memory")
+	errKeyNotFound    = errNotFound("KEY_NOT_FOUND", "API key")
+	errInternal       = newError(http.StatusInternalServerError, "INTERNAL_ERROR", "The server failed to handle the request", nil)
+)
+
+func errInvalidKey(msg string) *Error {
+	return newError(http.StatusUnauthorized, "INVALID_API_KEY", msg, nil)
+}
+
+func errScope(required string) *Error {
+	return newError(http.StatusForbidden, "INSUFFICIENT_SCOPE",
+		fmt.Sprintf("This API key lacks the %q scope", required), map[string]any{"required_scope": required})
+}

@@ -1,0 +1,117 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// reqInfo travels in the request context: what the envelope and the log line need.
+type reqInfo struct {
+	id      string
+	start   time.Time
+	status  int
+	orgID   string
+	keyID   string
+	usage   Usage
+	errCode string
+}
+
+// Usage is the per-request work reported in meta.usage.
+type Usage struct {
+	TokensProcessed  int `json:"tokens_processed"`
+	MemoriesAccessed int `json:"memories_accessed"`
+	ModelCalls       int `json:"model_calls"`
+}
+
+type ctxKey int
+
+const (
+	infoKey ctxKey = iota
+	principalKey
+	bodyKey
+)
+
+func info(r *http.Request) *reqInfo {
+	if ri, ok := r.Context().Value(infoKey).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{start: time.Now()}
+}
+
+func withValue(r *http.Request, k ctxKey, v any) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), k, v))
+}
+
+type successEnvelope struct {
+	Success bool        `json:"success"`
+	Data    any         `json:"data"`
+	Meta    successMeta `json:"meta"`
+}
+
+type successMeta struct {
+	RequestID        string `json:"request_id"`
+	ProcessingTimeMS int64  `json:"processing_time_ms"`
+	Usage            Usage  `json:"usage"`
+}
+
+type errorEnvelope struct {
+	Success bool      `json:"success"`
+	Error   errorBody `json:"error"`
+	Meta    errorMeta `json:"meta"`
+}
+
+type errorBody struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
+}
+
+type errorMeta struct {
+	RequestID string `json:"request_id"`
+}
+
+func writeRaw(w http.ResponseWriter, status int, v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		slog.Error("encode response", "err", err)
+		status = http.StatusInternalServerError
+		raw = []byte(`{"success":false,"error":{"code":"INTERNAL_ERROR","message":"The server failed to handle the request","details":{}},"meta":{}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(raw, '\n'))
+}
+
+// respond writes a success envelope around data.
+func respond(w http.ResponseWriter, r *http.Request, status int, data any) {
+	ri := info(r)
+	ri.status = status
+	writeRaw(w, status, successEnvelope{
+		Success: true, Data: data,
+		Meta: successMeta{RequestID: ri.id, ProcessingTimeMS: time.Since(ri.start).Milliseconds(), Usage: ri.usage},
+	})
+}
+
+// fail writes an error envelope.
+func fail(w http.ResponseWriter, r *http.Request, e *Error) {
+	ri := info(r)
+	ri.status = e.Status
+	ri.errCode = e.Code
+	writeRaw(w, e.Status, errorEnvelope{
+		Error: errorBody{Code: e.Code, Message: e.Message, Details: e.Details},
+		Meta:  errorMeta{RequestID: ri.id},
+	})
+}
+
+// failErr answers an unexpected error as a 500 and logs it without internals leaking.
+func failErr(w http.ResponseWriter, r *http.Request, err error) {
+	if e, ok := err.(*Error); ok {
+		fail(w, r, e)
+		return
+	}
+	slog.Error("request failed", "request_id", info(r).id, "err", err)
+	fail(w, r, errInternal)
+}

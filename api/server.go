@@ -1,0 +1,166 @@
+// Package api serves memoryd's HTTP API: the /v1 contract in ../shared/API.md, with its
+// envelope, error table, auth, idempotency and limits.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"memoryd/config"
+	"memoryd/memory"
+	"memoryd/store"
+)
+
+// Store is what the API needs of the store beyond the memory engine.
+type Store interface {
+	HashKey(plain string) string
+	NewKey(orgID, name string, scopes []string, mode store.Mode, expires *time.Time) (store.APIKey, string, error)
+	KeyByHash(hash string) (store.APIKey, error)
+	CreateKey(k store.APIKey) error
+	GetKey(orgID, keyID string) (store.APIKey, error)
+	ListKeys(orgID string) ([]store.APIKey, error)
+	UpdateKey(orgID, keyID string, fn func(*store.APIKey) error) (store.APIKey, error)
+	RotateKey(orgID, oldID string, next store.APIKey, fn func(old *store.APIKey) error) (store.APIKey, error)
+	TouchKeys(used map[[2]string]time.Time) error
+
+	CreateOrgWithAdminKey(name, plan string) (store.Org, store.APIKey, string, error)
+	GetOrg(id string) (store.Org, error)
+	ListOrgs(after string, limit int) ([]store.Org, string, error)
+	UpdateOrg(id string, fn func(*store.Org) error) (store.Org, error)
+	DeleteOrg(id string) error
+
+	GetIdempotency(orgID string, mode store.Mode, key string, ttl time.Duration) (store.IdempotencyRecord, bool, error)
+	PutIdempotency(orgID string, mode store.Mode, key string, rec store.IdempotencyRecord) error
+	PurgeIdempotency(ttl time.Duration) (int, error)
+}
+
+// Server holds the API's dependencies; its Handler serves every route.
+type Server struct {
+	cfg       config.Config
+	store     Store
+	engine    *memory.Engine
+	log       *slog.Logger
+	now       func() time.Time
+	touches   keyTouches
+	idemLocks keyedLocks
+	handler   http.Handler
+}
+
+// Deps are the Server's collaborators, built in main.go.
+type Deps struct {
+	Config config.Config
+	Store  Store
+	Engine *memory.Engine
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	s := &Server{cfg: d.Config, store: d.Store, engine: d.Engine, log: d.Log, now: d.Now}
+	s.handler = s.observe(s.routes())
+	return s
+}
+
+// Handler is the root http.Handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, handler http.Handler) { mux.Handle(pattern, handler) }
+
+	h("POST /v1/memories", s.withKey("write", s.createMemory))
+	h("GET /v1/memories", s.withKey("read", s.listMemories))
+	h("DELETE /v1/memories", s.withKey("delete", s.deleteMemories))
+	h("GET /v1/memories/{id}", s.withKey("read", s.getMemory))
+	h("PUT /v1/memories/{id}", s.withKey("write", s.updateMemory))
+	h("DELETE /v1/memories/{id}", s.withKey("delete", s.deleteMemory))
+	h("GET /v1/memories/{id}/history", s.withKey("read", s.memoryHistory))
+	h("POST /v1/batch/memories", s.withKey("write", s.batchCreateMemories))
+
+	h("GET /v1/account", s.withKey("read", s.getAccount))
+	h("GET /v1/account/api-keys", s.withKey("admin", s.listKeys))
+	h("POST /v1/account/api-keys", s.withKey("admin", s.createKey))
+	h("DELETE /v1/account/api-keys/{key_id}", s.withKey("admin", s.revokeKey))
+	h("POST /v1/account/api-keys/{key_id}/rotate", s.withKey("admin", s.rotateKey))
+
+	h("POST /v1/admin/orgs", s.withAdmin(s.adminCreateOrg))
+	h("GET /v1/admin/orgs", s.withAdmin(s.adminListOrgs))
+	h("GET /v1/admin/orgs/{org_id}", s.withAdmin(s.adminGetOrg))
+	h("PATCH /v1/admin/orgs/{org_id}", s.withAdmin(s.adminUpdateOrg))
+	h("DELETE /v1/admin/orgs/{org_id}", s.withAdmin(s.adminDeleteOrg))
+
+	h("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		respond(w, r, http.StatusOK, map[string]any{"status": "ok"})
+	}))
+
+	h("/", s.noRoute(mux))
+	return mux
+}
+
+// noRoute answers paths no route serves: 405 where another method would match, else
+// 404, both in the envelope (the mux's own answers are plain text).
+func (s *Server) noRoute(mux *http.ServeMux) http.Handler {
+	methods := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, m := range methods {
+			if m == r.Method {
+				continue
+			}
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) > 0 {
+			for _, m := range allowed {
+				w.Header().Add("Allow", m)
+			}
+			fail(w, r, newError(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED",
+				r.Method+" is not allowed on "+r.URL.Path, map[string]any{"allowed": allowed}))
+			return
+		}
+		fail(w, r, errNotFound("NOT_FOUND", "Route "+r.Method+" "+r.URL.Path))
+	})
+}
+
+// Run does the server's periodic work until ctx ends, then flushes what it holds.
+func (s *Server) Run(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	purge := time.NewTicker(time.Hour)
+	defer purge.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.Flush()
+			return
+		case <-tick.C:
+			s.Flush()
+		case <-purge.C:
+			if _, err := s.store.PurgeIdempotency(idempotencyTTL); err != nil {
+				s.log.Error("purge idempotency records", "err", err)
+			}
+		}
+	}
+}
+
+// Flush writes buffered key last-used times.
+func (s *Server) Flush() {
+	if err := s.store.TouchKeys(s.touches.take()); err != nil {
+		s.log.Error("record key use", "err", err)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

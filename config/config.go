@@ -1,0 +1,286 @@
+// Package config loads memoryd's settings: built-in defaults, then a TOML file, then
+// MEMORYD_<SECTION>_<KEY> environment variables, then command-line flags.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is every setting of the server. Each field's toml tag is its key in the file
+// and, upper-cased and joined with its section, its environment variable.
+type Config struct {
+	Server   Server          `toml:"server"`
+	Storage  Storage         `toml:"storage"`
+	Admin    Admin           `toml:"admin"`
+	Auth     Auth            `toml:"auth"`
+	Log      Log             `toml:"log"`
+	Defaults DefaultOrg      `toml:"defaults"`
+	Plans    map[string]Plan `toml:"plans"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	Listen          string   `toml:"listen"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	ReadTimeout     Duration `toml:"read_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
+	IdleTimeout     Duration `toml:"idle_timeout"`
+	MaxBodyBytes    int64    `toml:"max_body_bytes"`
+}
+
+// Storage is where bbolt keeps its file.
+type Storage struct {
+	DataDir string `toml:"data_dir"`
+}
+
+// Admin guards the operator API.
+type Admin struct {
+	Token string `toml:"token"`
+}
+
+// Auth tunes API keys.
+type Auth struct {
+	// DefaultRotateGrace is the grace period of a rotated key when the request names none.
+	DefaultRotateGrace Duration `toml:"default_rotate_grace"`
+}
+
+// Log sets the server's log output.
+type Log struct {
+	Format string `toml:"format"` // "text" or "json"
+	Level  string `toml:"level"`  // "debug", "info", "warn", "error"
+}
+
+// DefaultOrg is the org created on first start with an empty data folder.
+type DefaultOrg struct {
+	OrgName string `toml:"org_name"`
+	OrgPlan string `toml:"org_plan"`
+}
+
+// Plan holds a plan's limits. Monthly quotas are keyed by metric; 0 means unlimited.
+type Plan struct {
+	RequestsPerMinute int              `toml:"requests_per_minute"`
+	RequestsPerDay    int              `toml:"requests_per_day"`
+	Concurrent        int              `toml:"concurrent"`
+	Monthly           map[string]int64 `toml:"monthly"`
+}
+
+// PlanNames lists the plans in price order.
+var PlanNames = []string{"free", "starter", "pro", "enterprise"}
+
+// Duration is a time.Duration written as "30s" or "1h" in TOML and env vars.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Default returns the built-in settings: the server runs on these with no config file.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:          "127.0.0.1:8080",
+			ShutdownTimeout: Duration{15 * time.Second},
+			ReadTimeout:     Duration{30 * time.Second},
+			WriteTimeout:    Duration{60 * time.Second},
+			IdleTimeout:     Duration{120 * time.Second},
+			MaxBodyBytes:    10 << 20,
+		},
+		Storage:  Storage{DataDir: "./data"},
+		Auth:     Auth{DefaultRotateGrace: Duration{time.Hour}},
+		Log:      Log{Format: "text", Level: "info"},
+		Defaults: DefaultOrg{OrgName: "default", OrgPlan: "enterprise"},
+		Plans: map[string]Plan{
+			"free": {RequestsPerMinute: 10, RequestsPerDay: 100, Concurrent: 2, Monthly: map[string]int64{
+				"memories_stored": 1_000, "api_calls": 3_000, "tokens": 100_000, "embeddings": 3_000}},
+			"starter": {RequestsPerMinute: 60, RequestsPerDay: 5_000, Concurrent: 5, Monthly: map[string]int64{
+				"memories_stored": 50_000, "api_calls": 100_000, "tokens": 5_000_000, "embeddings": 100_000}},
+			"pro": {RequestsPerMinute: 300, RequestsPerDay: 50_000, Concurrent: 20, Monthly: map[string]int64{
+				"memories_stored": 500_000, "api_calls": 1_000_000, "tokens": 50_000_000, "embeddings": 1_000_000}},
+			"enterprise": {RequestsPerMinute: 3_000, RequestsPerDay: 1_000_000, Concurrent: 100, Monthly: map[string]int64{
+				"memories_stored": 0, "api_calls": 0, "tokens": 0, "embeddings": 0}},
+		},
+	}
+}
+
+// Load builds the configuration: defaults, then the file at path (if path is not empty),
+// then the environment. It validates the result.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %s: %w", path, err)
+		}
+		if undec := md.Undecoded(); len(undec) > 0 {
+			keys := make([]string, len(undec))
+			for i, k := range undec {
+				keys[i] = k.String()
+			}
+			return cfg, fmt.Errorf("config: %s: unknown keys: %s", path, strings.Join(keys, ", "))
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	if c.Server.Listen == "" {
+		return errors.New("config: server.listen is empty")
+	}
+	if c.Storage.DataDir == "" {
+		return errors.New("config: storage.data_dir is empty")
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		return errors.New("config: server.max_body_bytes must be positive")
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
+		return errors.New("config: admin.token must be at least 16 characters")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: log.format %q is not text or json", c.Log.Format)
+	}
+	for _, name := range PlanNames {
+		if _, ok := c.Plans[name]; !ok {
+			return fmt.Errorf("config: plans.%s is missing", name)
+		}
+	}
+	if _, ok := c.Plans[c.Defaults.OrgPlan]; !ok {
+		return fmt.Errorf("config: defaults.org_plan %q is not a plan", c.Defaults.OrgPlan)
+	}
+	return nil
+}
+
+// EnvKeys lists every environment variable that overrides a setting, for documentation
+// and tests.
+func EnvKeys() []string {
+	var keys []string
+	walkSettings(reflect.ValueOf(&Config{}).Elem(), "MEMORYD", func(name string, _ reflect.Value) {
+		keys = append(keys, name)
+	})
+	sort.Strings(keys)
+	return keys
+}
+
+// applyEnv sets each scalar setting named by a MEMORYD_<SECTION>_<KEY> variable.
+// Plan limits use MEMORYD_PLANS_<PLAN>_<KEY>, e.g. MEMORYD_PLANS_FREE_REQUESTS_PER_MINUTE.
+func applyEnv(cfg *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "MEMORYD_") {
+			env[k] = v
+		}
+	}
+	var firstErr error
+	walkSettings(reflect.ValueOf(cfg).Elem(), "MEMORYD", func(name string, field reflect.Value) {
+		v, ok := env[name]
+		if !ok || firstErr != nil {
+			return
+		}
+		if err := setScalar(field, v); err != nil {
+			firstErr = fmt.Errorf("config: %s: %w", name, err)
+		}
+	})
+	if firstErr != nil {
+		return firstErr
+	}
+	for name, plan := range cfg.Plans {
+		p := plan
+		prefix := "MEMORYD_PLANS_" + strings.ToUpper(name)
+		walkSettings(reflect.ValueOf(&p).Elem(), prefix, func(key string, field reflect.Value) {
+			if v, ok := env[key]; ok && firstErr == nil {
+				if err := setScalar(field, v); err != nil {
+					firstErr = fmt.Errorf("config: %s: %w", key, err)
+				}
+			}
+		})
+		for metric := range p.Monthly {
+			key := prefix + "_MONTHLY_" + strings.ToUpper(metric)
+			if v, ok := env[key]; ok && firstErr == nil {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					firstErr = fmt.Errorf("config: %s: %w", key, err)
+				}
+				p.Monthly[metric] = n
+			}
+		}
+		cfg.Plans[name] = p
+	}
+	return firstErr
+}
+
+// walkSettings calls fn for each scalar field below v with its env variable name.
+func walkSettings(v reflect.Value, prefix string, fn func(name string, field reflect.Value)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		fv := v.Field(i)
+		switch {
+		case f.Type == reflect.TypeOf(Duration{}):
+			fn(name, fv)
+		case f.Type.Kind() == reflect.Struct:
+			walkSettings(fv, name, fn)
+		case f.Type.Kind() == reflect.Map:
+			// Maps are keyed by data (plan names, metrics) and handled by the caller.
+		default:
+			fn(name, fv)
+		}
+	}
+}
+
+func setScalar(field reflect.Value, s string) error {
+	if d, ok := field.Addr().Interface().(*Duration); ok {
+		return d.UnmarshalText([]byte(s))
+	}
+	switch field.Kind() {
+	case reflect.String:
+		field.SetString(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		field.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		field.SetBool(b)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		field.SetFloat(f)
+	default:
+		return fmt.Errorf("unsupported setting type %s", field.Kind())
+	}
+	return nil
+}

@@ -1,0 +1,313 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Memory is one stored memory. Empty scope strings mean "not set".
+type Memory struct {
+	ID        string          `json:"id"`
+	Text      string          `json:"text"`
+	Metadata  json.RawMessage `json:"metadata,omitempty"`
+	UserID    string          `json:"user_id,omitempty"`
+	AgentID   string          `json:"agent_id,omitempty"`
+	SessionID string          `json:"session_id,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Version   int             `json:"version"`
+	ExpiresAt *time.Time      `json:"expires_at,omitempty"`
+}
+
+// Expired reports whether the memory's expiry has passed at now.
+func (m *Memory) Expired(now time.Time) bool {
+	return m.ExpiresAt != nil && !now.Before(*m.ExpiresAt)
+}
+
+// Scope narrows a list or bulk delete; empty fields match anything.
+type Scope struct {
+	UserID, AgentID, SessionID string
+}
+
+// Matches reports whether m falls in the scope.
+func (sc Scope) Matches(m *Memory) bool {
+	return (sc.UserID == "" || sc.UserID == m.UserID) &&
+		(sc.AgentID == "" || sc.AgentID == m.AgentID) &&
+		(sc.SessionID == "" || sc.SessionID == m.SessionID)
+}
+
+// HistoryEvent is one change to a memory.
+type HistoryEvent struct {
+	Event        string    `json:"event"` // ADD, UPDATE or DELETE
+	Text         string    `json:"text"`
+	PreviousText *string   `json:"previous_text"`
+	At           time.Time `json:"at"`
+	Source       string    `json:"source"`
+	JobID        string    `json:"job_id,omitempty"`
+}
+
+// Change says who made a write, for the history it leaves.
+type Change struct {
+	At     time.Time
+	Source string // "api", "batch", "extract"
+	JobID  string
+}
+
+func memoryBuckets(tx *bolt.Tx, orgID string, mode Mode) (mems, hist *bolt.Bucket, err error) {
+	mb, err := modeBucket(tx, orgID, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mb.Bucket(bucketMemories), mb.Bucket(bucketHistory), nil
+}
+
+func appendHistory(hist *bolt.Bucket, memID string, ev HistoryEvent) error {
+	seq, err := hist.NextSequence()
+	if err != nil {
+		return err
+	}
+	key := make([]byte, 0, len(memID)+9)
+	key = append(key, memID...)
+	key = append(key, 0)
+	key = binary.BigEndian.AppendUint64(key, seq)
+	return putJSON(hist, key, ev)
+}
+
+// CreateMemories stores the memories, each with its ADD event, in one transaction:
+// all or none.
+func (s *Store) CreateMemories(orgID string, mode Mode, mems []Memory, ch Change) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, hist, err := memoryBuckets(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		for i := range mems {
+			if err := putJSON(b, []byte(mems[i].ID), mems[i]); err != nil {
+				return err
+			}
+			ev := HistoryEvent{Event: "ADD", Text: mems[i].Text, At: ch.At, Source: ch.Source, JobID: ch.JobID}
+			if err := appendHistory(hist, mems[i].ID, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetMemory returns a live (unexpired) memory, or ErrNotFound.
+func (s *Store) GetMemory(orgID string, mode Mode, id string) (Memory, error) {
+	var m Memory
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, _, err := memoryBuckets(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		ok, err := getJSON(b, []byte(id), &m)
+		if err != nil {
+			return err
+		}
+		if !ok || m.Expired(s.now()) {
+			return ErrNotFound
+		}
+		return nil
+	})
+	return m, err
+}
+
+// ListMemories returns up to limit unexpired memories in scope, newest first, starting
+// after the id `after` ("" for the first page), and the id to continue from ("" when
+// this is the last page).
+func (s *Store) ListMemories(orgID string, mode Mode, sc Scope, after string, limit int) ([]Memory, string, error) {
+	var out []Memory
+	next := ""
+	now := s.now()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, _, err := memoryBuckets(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		var k, v []byte
+		if after == "" {
+			k, v = c.Last()
+		} else {
+			k, v = c.Seek([]byte(after))
+			// Seek lands on the first key >= after; step back past it.
+			if k == nil {
+				k, v = c.Last()
+			}
+			for k != nil && string(k) >= after {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil; k, v = c.Prev() {
+			var m Memory
+			if err := unmarshal(v, &m); err != nil {
+				return err
+			}
+			if m.Expired(now) || !sc.Matches(&m) {
+				continue
+			}
+			if len(out) == limit {
+				next = out[len(out)-1].ID
+				break
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// UpdateMemory applies fn to a live memory, bumps its version and records an UPDATE
+// event with the previous text, in one transaction.
+func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn func(*Memory) error) (Memory, error) {
+	var m Memory
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, hist, err := memoryBuckets(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		ok, err := getJSON(b, []byte(id), &m)
+		if err != nil {
+			return err
+		}
+		if !ok || m.Expired(ch.At) {
+			return ErrNotFound
+		}
+		prev := m.Text
+		if err := fn(&m); err != nil {
+			return err
+		}
+		m.Version++
+		m.UpdatedAt = ch.At
+		if err := putJSON(b, []byte(id), m); err != nil {
+			return err
+		}
+		return appendHistory(hist, id, HistoryEvent{Event: "UPDATE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID})
+	})
+	return m, err
+}
+
+// DeleteMemory removes a live memory and records a DELETE event.
+func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, hist, err := memoryBuckets(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		var m Memory
+		ok, err := getJSON(b, []byte(id), &m)
+		if err != nil {
+			return err
+		}
+		if !ok || m.Expired(ch.At) {
+			return ErrNotFound
+		}
+		return deleteMemory(b, hist, &m, ch)
+	})
+}
+
+func deleteMemory(b, hist *bolt.Bucket, m *Memory, ch Change) error {
+	if err := b.Delete([]byte(m.ID)); err != nil {
+		return err
+	}
+	prev := m.Text
+	return appendHistory(hist, m.ID, HistoryEvent{Event: "DELETE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID})
+}
+
+// DeleteMemories removes every live memory in scope in one transaction and returns
+// their ids.
+func (s *Store) DeleteMemories(orgID string, mode Mode, sc Scope, ch Change) ([]string, error) {
+	var ids []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, hist, err := memoryBuckets(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		var doomed []Memory
+		err = b.ForEach(func(_, v []byte) error {
+			var m Memory
+			if err := unmarshal(v, &m); err != nil {
+				return err
+			}
+			if !m.Expired(ch.At) && sc.Matches(&m) {
+				doomed = append(doomed, m)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range doomed {
+			if err := deleteMemory(b, hist, &doomed[i], ch); err != nil {
+				return err
+			}
+			ids = append(ids, doomed[i].ID)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// History returns a memory's events, oldest first. A memory that expired, or never
+// existed in this org and mode, has none: ErrNotFound. A deleted memory keeps its
+// history, ending in DELETE.
+func (s *Store) History(orgID string, mode Mode, id string) ([]HistoryEvent, error) {
+	var events []HistoryEvent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, hist, err := memoryBuckets(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		if raw := b.Get([]byte(id)); raw != nil {
+			var m Memory
+			if err := unmarshal(raw, &m); err != nil {
+				return err
+			}
+			if m.Expired(s.now()) {
+				return ErrNotFound
+			}
+		}
+		prefix := append([]byte(id), 0)
+		c := hist.Cursor()
+		for k, v := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+			var ev HistoryEvent
+			if err := unmarshal(v, &ev); err != nil {
+				return err
+			}
+			events = append(events, ev)
+		}
+		if len(events) == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	return events, err
+}
+
+// CountMemories returns how many unexpired memories the org holds in a mode.
+func (s *Store) CountMemories(orgID string, mode Mode) (int, error) {
+	n := 0
+	now := s.now()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, _, err := memoryBuckets(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(_, v []byte) error {
+			var m Memory
+			if err := unmarshal(v, &m); err != nil {
+				return err
+			}
+			if !m.Expired(now) {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
