@@ -4,14 +4,14 @@ package llm
 // word, so that "painted", "painting" and "paints" meet in one feature. It is
 // deliberately light (plurals, -ed, -ing, -ly): a heavier stemmer merges
 // words that mean different things, and the character n-grams already give
-// partial credit for the derivations it leaves alone. The result aliases buf
-// or word; it never allocates.
+// partial credit for the derivations it leaves alone. The result is written
+// into buf, grown if need be.
 func stemWord(word []byte, buf []byte) []byte {
-	n := len(word)
-	if n <= 3 || !isASCIILower(word) {
-		return word
-	}
 	w := append(buf[:0], word...)
+	n := len(w)
+	if n <= 3 || !isASCIILower(w) {
+		return w
+	}
 
 	// Plurals and third person: stories→story, classes→class, groups→group.
 	switch {
@@ -34,7 +34,7 @@ func stemWord(word []byte, buf []byte) []byte {
 		// agreed, need: leave alone.
 	case hasSuffix(w, "ed") && hasVowel(w[:n-2]):
 		w = restoreStem(w[:n-2])
-	case hasSuffix(w, "ing") && n > 5 && hasVowel(w[:n-3]):
+	case hasSuffix(w, "ing") && n > 4 && hasVowel(w[:n-3]):
 		w = restoreStem(w[:n-3])
 	case hasSuffix(w, "ly") && n > 5:
 		w = w[:n-2]
