@@ -118,7 +118,7 @@ func CheckModel(stored, current EmbedderID) error {
 func normalize(v []float32) {
 	var sum float64
 	for _, x := range v {
-		sum += float64(x) * float64(x)
+		sum += float64(float64(x) * float64(x)) // no fused multiply-add: see LocalEmbedder.add
 	}
 	if sum == 0 {
 		return

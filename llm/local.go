@@ -58,8 +58,8 @@ type localParams struct {
 func defaultLocalParams() localParams {
 	return localParams{
 		word:     1.0,
-		bigram:   0.5,
-		chars:    0.6,
+		bigram:   0.35,
+		chars:    1.0,
 		minGram:  3,
 		maxGram:  5,
 		shortLen: 2,
@@ -143,6 +143,8 @@ type localScratch struct {
 	terms []localWord // distinct stems, with counts
 	stem  []byte
 	gram  []byte
+	// corpus, when set, weighs words by their rarity in it (queries only).
+	corpus *TermStats
 }
 
 type localWord struct {
@@ -169,7 +171,7 @@ func (e *LocalEmbedder) embedOne(s *localScratch, text string, v []float32) int 
 	for i := 1; i < len(s.words); i++ {
 		a, b := s.words[i-1], s.words[i]
 		h := mix64(a.stem*31 + b.stem + seedBigram)
-		e.add(v, h, p.bigram*min(a.weight, b.weight))
+		e.add(v, h, float32(p.bigram*min(a.weight, b.weight)))
 	}
 
 	// Distinct stems with sublinear term frequency.
@@ -197,9 +199,9 @@ func (e *LocalEmbedder) embedOne(s *localScratch, text string, v []float32) int 
 		if t.count > 1 {
 			tf += float32(math.Log(float64(t.count)))
 		}
-		w := t.weight * tf
-		e.add(v, mix64(t.stem^seedWord), p.word*w)
-		e.addCharGrams(s, v, s.lower[t.start:t.end], p.chars*w)
+		w := float32(t.weight * tf)
+		e.add(v, mix64(t.stem^seedWord), float32(p.word*w))
+		e.addCharGrams(s, v, s.lower[t.start:t.end], float32(p.chars*w))
 	}
 	normalize(v)
 	return nWords
@@ -222,7 +224,7 @@ func (e *LocalEmbedder) addCharGrams(s *localScratch, v []float32, word []byte, 
 	if total == 0 {
 		return
 	}
-	gw := w / float32(math.Sqrt(float64(total)))
+	gw := float32(w / float32(math.Sqrt(float64(total))))
 	for n := p.minGram; n <= p.maxGram; n++ {
 		for i := 0; i+n <= len(g); i++ {
 			e.add(v, hashBytes(seedChars+uint64(n), g[i:i+n]), gw)
@@ -231,6 +233,11 @@ func (e *LocalEmbedder) addCharGrams(s *localScratch, v []float32, word []byte, 
 }
 
 // add adds w to the cell that h picks, with the sign that h picks.
+//
+// Every weight reaching here went through an explicit float32 conversion:
+// Go may fuse a multiply and an add on some processors (arm64), which
+// would change the last bits of a vector from one machine to another. The
+// conversions forbid that, so a text embeds the same everywhere.
 func (e *LocalEmbedder) add(v []float32, h uint64, w float32) {
 	idx := (h >> 32) * uint64(e.dim) >> 32
 	if h&1 == 1 {
@@ -298,10 +305,14 @@ func (e *LocalEmbedder) addWord(s *localScratch, start, end int) {
 	if allDigits(word) {
 		w *= p.digits
 	}
+	h := hashBytes(0, stem)
+	if s.corpus != nil {
+		w *= s.corpus.idf(h)
+	}
 	s.words = append(s.words, localWord{
 		start:  int32(start),
 		end:    int32(end),
-		stem:   hashBytes(0, stem),
+		stem:   h,
 		weight: w,
 	})
 }

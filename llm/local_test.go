@@ -61,6 +61,48 @@ func TestLocalIsDeterministicAndNormalised(t *testing.T) {
 	}
 }
 
+// TestLocalVectorsArePinned guards the promise that a stored vector stays
+// valid: any change to the features moves these values, and must come with
+// a new LocalModel (and new values here), so that stored vectors are
+// detected as stale instead of silently mixing with new ones.
+func TestLocalVectorsArePinned(t *testing.T) {
+	if LocalModel != "local-v1" {
+		t.Fatalf("LocalModel is %s: pin its vectors here", LocalModel)
+	}
+	type cell struct {
+		index int
+		value float32
+	}
+	tests := []struct {
+		text string
+		want []cell // every component beyond ±0.2
+	}{
+		{"User prefers dark mode interfaces",
+			[]cell{{21, -0.305534}, {71, 0.203690}, {104, -0.305534}, {203, 0.305534}, {276, -0.305534}, {356, 0.305534}}},
+		{"[8 May, 2023] Caroline: I went to a support group yesterday.",
+			[]cell{{27, 0.222061}, {140, 0.317230}, {176, -0.243210}, {292, -0.386456}, {293, -0.317230}}},
+	}
+	e := NewLocal(0)
+	for _, tt := range tests {
+		v := make([]float32, e.Dim())
+		e.EmbedOne(tt.text, v)
+		var got []cell
+		for i, x := range v {
+			if x > 0.2 || x < -0.2 {
+				got = append(got, cell{i, x})
+			}
+		}
+		if len(got) != len(tt.want) {
+			t.Fatalf("%q: large components %v, want %v", tt.text, got, tt.want)
+		}
+		for i := range got {
+			if got[i].index != tt.want[i].index || math.Abs(float64(got[i].value-tt.want[i].value)) > 1e-5 {
+				t.Fatalf("%q: large components %v, want %v", tt.text, got, tt.want)
+			}
+		}
+	}
+}
+
 func TestLocalTextWithoutContentIsZero(t *testing.T) {
 	vecs, err := NewLocal(64).Embed(context.Background(), []string{"", "   ", "it is what it is", "?!"})
 	if err != nil {

@@ -1,0 +1,57 @@
+package llm
+
+import (
+	"context"
+	"testing"
+)
+
+func TestEmbedQueryWeighsWordsByCorpusRarity(t *testing.T) {
+	e := NewLocal(0)
+	docs := []string{
+		"Caroline: I started a pottery class",
+		"Caroline: my mentor helped me",
+		"Caroline: we had a picnic",
+		"Caroline: the weather was lovely",
+		"Caroline: Caroline Caroline said hello to Caroline",
+	}
+	corpus := e.NewTermStats()
+	for _, d := range docs {
+		corpus.Add(d)
+	}
+	ctx := context.Background()
+	docVecs, err := e.Embed(ctx, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := "What did Caroline say about pottery?"
+
+	// Unweighted, the name that is in every memory drags the memory that
+	// repeats it up; weighed by the corpus, the rare word decides.
+	plain, _ := e.EmbedQuery(ctx, query, nil)
+	weighted, err := e.EmbedQuery(ctx, query, corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertUnitLength(t, weighted)
+	if dot(weighted, docVecs[0]) <= dot(weighted, docVecs[4]) {
+		t.Errorf("weighted query prefers the memory that only repeats the name")
+	}
+	if gain := dot(weighted, docVecs[0]) - dot(plain, docVecs[0]); gain <= 0 {
+		t.Errorf("weighing by the corpus did not raise the rare word's memory (gain %.3f)", gain)
+	}
+
+	// Removing every document returns the statistics to empty, and a query
+	// then embeds as a document does.
+	for _, d := range docs {
+		corpus.Remove(d)
+	}
+	if corpus.Docs() != 0 || len(corpus.df) != 0 {
+		t.Fatalf("after removing all: %d docs, %d stems", corpus.Docs(), len(corpus.df))
+	}
+	again, _ := e.EmbedQuery(ctx, query, corpus)
+	for i := range again {
+		if again[i] != plain[i] {
+			t.Fatal("a query against an empty corpus embeds unlike a document")
+		}
+	}
+}
