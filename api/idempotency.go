@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
@@ -106,7 +107,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, orgID string
 		w.Header().Set("Idempotent-Replayed", "true")
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(rec.Status)
-		_, _ = w.Write(rec.Body)
+		_, _ = w.Write(restamp(rec.Body, info(r).id))
 		return
 	}
 	out := &recorder{ResponseWriter: w}
@@ -120,4 +121,24 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, orgID string
 			s.log.Error("store idempotency record", "request_id", info(r).id, "err", err)
 		}
 	}
+}
+
+// restamp gives a replayed answer this request's id, so meta.request_id and the
+// X-Request-ID header name the same request; everything else is the first answer.
+func restamp(body []byte, requestID string) []byte {
+	var env map[string]json.RawMessage
+	if json.Unmarshal(body, &env) != nil {
+		return body
+	}
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(env["meta"], &meta) != nil {
+		return body
+	}
+	meta["request_id"], _ = json.Marshal(requestID)
+	env["meta"], _ = json.Marshal(meta)
+	out, err := json.Marshal(env)
+	if err != nil {
+		return body
+	}
+	return append(out, '\n')
 }

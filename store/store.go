@@ -114,15 +114,7 @@ func (s *Store) init() error {
 		if raw := meta.Get(keySchema); raw != nil {
 			version = int(binary.BigEndian.Uint64(raw))
 		}
-		if version > SchemaVersion {
-			return fmt.Errorf("%w (schema %d, this build reads up to %d)", ErrNewerSchema, version, SchemaVersion)
-		}
-		for v := version; v < SchemaVersion; v++ {
-			if err := migrations[v-1](tx); err != nil {
-				return fmt.Errorf("store: migrate schema %d to %d: %w", v, v+1, err)
-			}
-		}
-		if err := meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion)); err != nil {
+		if err := migrate(tx, version, SchemaVersion, migrations); err != nil {
 			return err
 		}
 		secret := meta.Get(keyKeySecret)
@@ -138,6 +130,20 @@ func (s *Store) init() error {
 		s.keySecret = append([]byte(nil), secret...)
 		return nil
 	})
+}
+
+// migrate runs steps[v-1] for each version v from stored up to target, in the caller's
+// transaction, then stamps target: a failed step leaves the store as it was.
+func migrate(tx *bolt.Tx, stored, target int, steps []migration) error {
+	if stored > target {
+		return fmt.Errorf("%w (schema %d, this build reads up to %d)", ErrNewerSchema, stored, target)
+	}
+	for v := stored; v < target; v++ {
+		if err := steps[v-1](tx); err != nil {
+			return fmt.Errorf("store: migrate schema %d to %d: %w", v, v+1, err)
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, uint64(target)))
 }
 
 // Close closes the file.

@@ -1,0 +1,29 @@
+# memoryd: `make run` builds and serves on 127.0.0.1:8080; `make test` runs every test.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GO ?= go
+# Packages with goroutines that share state: run again under the race detector.
+RACE_PKGS := ./api/... ./store/... ./memory/... ./index/... ./llm/...
+
+.PHONY: build run test lint bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/memoryd .
+
+run: build
+	./bin/memoryd serve $(ARGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: lint
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -short $(RACE_PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(or $(BENCH_PKGS),./...)
+
+clean:
+	rm -rf bin

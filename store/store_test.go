@@ -1,0 +1,156 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
+}
+
+// A store written by a newer build is refused, not misread.
+func TestRefusesNewerSchema(t *testing.T) {
+	s, dir := openTemp(t)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion+1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrNewerSchema) {
+		t.Fatalf("open newer schema: %v", err)
+	}
+}
+
+// An older store is migrated forward through each step in order, then stamped; a
+// failing step leaves it untouched.
+func TestMigrationHook(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	var ran []int
+	steps := []migration{
+		func(tx *bolt.Tx) error { ran = append(ran, 1); return tx.Bucket(bucketMeta).Put([]byte("m1"), []byte("x")) },
+		func(tx *bolt.Tx) error { ran = append(ran, 2); return nil },
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx, 1, 3, steps) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ran) != 2 || ran[0] != 1 || ran[1] != 2 {
+		t.Fatalf("steps ran %v", ran)
+	}
+	readVersion := func() (v uint64) {
+		_ = s.db.View(func(tx *bolt.Tx) error {
+			v = binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keySchema))
+			return nil
+		})
+		return v
+	}
+	if v := readVersion(); v != 3 {
+		t.Fatalf("schema after migration = %d", v)
+	}
+	failing := []migration{nil, nil, func(tx *bolt.Tx) error {
+		_ = tx.Bucket(bucketMeta).Put([]byte("m3"), []byte("x"))
+		return errors.New("boom")
+	}}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx, 3, 4, failing) }); err == nil {
+		t.Fatal("failing step reported success")
+	}
+	if v := readVersion(); v != 3 {
+		t.Fatalf("schema after a failed step = %d", v)
+	}
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta).Get([]byte("m3")) != nil {
+			t.Error("a failed step left its writes")
+		}
+		return nil
+	})
+}
+
+// A second process cannot open a folder in use.
+func TestLockedByAnotherOpen(t *testing.T) {
+	_, dir := openTemp(t)
+	if _, err := Open(dir, Options{Timeout: 100 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+}
+
+// Ids are unique, well-formed and sort in creation order, even from many goroutines.
+func TestIDsSortInCreationOrder(t *testing.T) {
+	var prev string
+	for i := 0; i < 10000; i++ {
+		id := NewID("mem_")
+		if !ValidID(id, "mem_") {
+			t.Fatalf("invalid id %q", id)
+		}
+		if id <= prev {
+			t.Fatalf("id %q does not sort after %q", id, prev)
+		}
+		prev = id
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]string, 2000)
+			for i := range local {
+				local[i] = NewID("key_")
+			}
+			if !sort.StringsAreSorted(local) {
+				t.Error("ids of one goroutine out of order")
+			}
+			mu.Lock()
+			for _, id := range local {
+				if seen[id] {
+					t.Errorf("duplicate id %s", id)
+				}
+				seen[id] = true
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, bad := range []string{"mem_", "mem_0000000000000000000000000", "mem_0000000000000000000000000!", "key_00000000000000000000000000", "../../etc/passwd"} {
+		if ValidID(bad, "mem_") {
+			t.Errorf("ValidID(%q) = true", bad)
+		}
+	}
+}
+
+// A batch is all or nothing: a failure mid-way leaves no memory behind.
+func TestCreateMemoriesAtomic(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	org, _, _, err := s.CreateOrgWithAdminKey("o", "pro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	mems := []Memory{{ID: NewID("mem_"), Text: "a", CreatedAt: now, UpdatedAt: now, Version: 1},
+		{ID: NewID("mem_"), Text: "b", CreatedAt: now, UpdatedAt: now, Version: 1, Metadata: []byte("{not json")}}
+	if err := s.CreateMemories(org.ID, ModeLive, mems, Change{At: now, Source: "batch"}); err == nil {
+		t.Fatal("a batch with an unencodable item was stored")
+	}
+	if n, _ := s.CountMemories(org.ID, ModeLive); n != 0 {
+		t.Fatalf("%d memories left by a failed batch", n)
+	}
+	if err := s.CreateMemories("org_00000000000000000000000000", ModeLive, mems[:1], Change{At: now}); !errors.Is(err, ErrOrgNotFound) {
+		t.Fatalf("write to a missing org: %v", err)
+	}
+}
