@@ -1,0 +1,309 @@
+package index
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// edgeStripes is the number of locks guarding edge lists; a slot's list is
+// guarded by lock slot%edgeStripes. Enough stripes that two inserts rarely
+// contend, few enough that the array stays small.
+const edgeStripes = 1024
+
+// slotState is the life stage of a slot.
+type slotState uint8
+
+const (
+	slotLive    slotState = iota
+	slotDeleted           // a tombstone: routes searches, never returned
+	slotPending           // being linked: may become a neighbour, not yet returned
+)
+
+// graph is the HNSW data itself. It is swapped whole when the index is
+// compacted, so a reader that took the read lock sees one consistent graph.
+//
+// Items live in dense uint32 slots. A deleted item keeps its slot as a
+// tombstone: its edges still route searches, but it is never returned and
+// never chosen as a new neighbour; compaction drops tombstones for good.
+//
+// Locking: the HNSW's RWMutex guards the slices and maps (held shared by
+// searches and by inserts while they link, exclusively to append or delete).
+// Edge lists change while many goroutines hold it shared, so each list is
+// also guarded by its stripe lock, and the entry point is one atomic word.
+type graph struct {
+	dim int
+	m   int // neighbours kept per node on layers above 0
+	m0  int // neighbours kept per node on layer 0
+
+	vectors []float32 // slot s at vectors[s*dim:(s+1)*dim]; never changed once added
+	ids     []string
+	slots   map[string]uint32 // live ids only
+	levels  []uint8
+	// layer0 holds m0+1 words per slot: a count, then the neighbour slots.
+	// One flat array keeps the layer every search spends its time in compact.
+	layer0 []uint32
+	// upper holds, per slot, level*(m+1) words laid out like layer0, one
+	// block per layer from 1 up; nil for the ~(1-1/m) of nodes on layer 0 only.
+	upper [][]uint32
+	state []slotState
+	// version counts edge changes per slot, so an insert that computed a
+	// neighbour's new list off-lock can tell whether the list moved since.
+	version []uint32
+	edgeMu  [edgeStripes]sync.Mutex
+
+	live int // items not deleted
+	// top packs the entry slot (high 32 bits) and the top level + 1 (low 32
+	// bits, 0 while empty) so both change in one atomic step.
+	top atomic.Uint64
+}
+
+func newGraph(dim, m int) *graph {
+	return &graph{dim: dim, m: m, m0: 2 * m, slots: make(map[string]uint32)}
+}
+
+// entryPoint returns the slot searches start from and the graph's top level
+// (-1 when the graph is empty).
+func (g *graph) entryPoint() (uint32, int) {
+	v := g.top.Load()
+	return uint32(v >> 32), int(uint32(v)) - 1
+}
+
+func (g *graph) setEntryPoint(slot uint32, level int) {
+	g.top.Store(uint64(slot)<<32 | uint64(uint32(level+1)))
+}
+
+// raiseEntryPoint makes slot the entry point if level is above the current
+// top, racing safely with other inserts doing the same.
+func (g *graph) raiseEntryPoint(slot uint32, level int) {
+	for {
+		old := g.top.Load()
+		if int(uint32(old))-1 >= level {
+			return
+		}
+		if g.top.CompareAndSwap(old, uint64(slot)<<32|uint64(uint32(level+1))) {
+			return
+		}
+	}
+}
+
+func (g *graph) vector(slot uint32) []float32 {
+	start := int(slot) * g.dim
+	return g.vectors[start : start+g.dim : start+g.dim]
+}
+
+func (g *graph) distance(q []float32, slot uint32) float32 {
+	return 1 - Dot(q, g.vector(slot))
+}
+
+// maxNeighbours is the degree bound of a layer.
+func (g *graph) maxNeighbours(level int) int {
+	if level == 0 {
+		return g.m0
+	}
+	return g.m
+}
+
+// edgeBlock returns the count word and list storage of slot on level.
+func (g *graph) edgeBlock(slot uint32, level int) []uint32 {
+	if level == 0 {
+		base := int(slot) * (g.m0 + 1)
+		return g.layer0[base : base+g.m0+1]
+	}
+	base := (level - 1) * (g.m + 1)
+	return g.upper[slot][base : base+g.m+1]
+}
+
+// neighbours appends slot's neighbours on level to buf, under its stripe lock.
+func (g *graph) neighbours(slot uint32, level int, buf []uint32) ([]uint32, uint32) {
+	mu := &g.edgeMu[slot%edgeStripes]
+	mu.Lock()
+	block := g.edgeBlock(slot, level)
+	buf = append(buf, block[1:1+block[0]]...)
+	version := g.version[slot]
+	mu.Unlock()
+	return buf, version
+}
+
+// setNeighboursIf replaces slot's list on level if its version is still
+// version, and reports whether it did.
+func (g *graph) setNeighboursIf(slot uint32, level int, list []uint32, version uint32) bool {
+	mu := &g.edgeMu[slot%edgeStripes]
+	mu.Lock()
+	defer mu.Unlock()
+	if g.version[slot] != version {
+		return false
+	}
+	block := g.edgeBlock(slot, level)
+	block[0] = uint32(len(list))
+	copy(block[1:], list)
+	g.version[slot]++
+	return true
+}
+
+// appendNode adds an unlinked node and returns its slot. Nothing points to it
+// yet, so searches cannot reach it until it is linked. Needs the write lock.
+func (g *graph) appendNode(id string, vec []float32, level int) uint32 {
+	slot := uint32(len(g.ids))
+	g.ids = append(g.ids, id)
+	g.vectors = append(g.vectors, vec...)
+	g.levels = append(g.levels, uint8(level))
+	g.layer0 = append(g.layer0, make([]uint32, g.m0+1)...)
+	var block []uint32
+	if level > 0 {
+		block = make([]uint32, level*(g.m+1))
+	}
+	g.upper = append(g.upper, block)
+	g.state = append(g.state, slotPending)
+	g.version = append(g.version, 0)
+	return slot
+}
+
+// addEdges adds edges from n to each of targets on level, retrying if
+// another insert changes n's list meanwhile. A list past its degree bound is
+// re-pruned with the selection heuristic, dropping edges to tombstones
+// first. The distance work runs outside the stripe lock so searches passing
+// n are not held up.
+func (g *graph) addEdges(n uint32, level int, targets []uint32) {
+	limit := g.maxNeighbours(level)
+	buf := make([]uint32, 0, limit+len(targets))
+	for {
+		current, version := g.neighbours(n, level, buf[:0])
+		list := current
+		for _, t := range targets {
+			if !slices.Contains(current, t) {
+				list = append(list, t)
+			}
+		}
+		if len(list) > limit {
+			base := g.vector(n)
+			pool := make([]candidate, 0, len(list))
+			for _, c := range list {
+				if g.state[c] != slotDeleted {
+					pool = append(pool, candidate{dist: g.distance(base, c), slot: c})
+				}
+			}
+			slices.SortFunc(pool, func(a, b candidate) int { return cmp.Compare(a.dist, b.dist) })
+			list = g.selectNeighbours(pool, limit, nil)
+		}
+		if g.setNeighboursIf(n, level, list, version) {
+			return
+		}
+	}
+}
+
+// greedyClosest walks level from ep, always moving to the nearest neighbour,
+// until no neighbour is nearer: the cheap descent through the upper layers.
+func (g *graph) greedyClosest(q []float32, ep candidate, level int) candidate {
+	var buf []uint32
+	for moved := true; moved; {
+		moved = false
+		buf, _ = g.neighbours(ep.slot, level, buf[:0])
+		for _, n := range buf {
+			if d := g.distance(q, n); d < ep.dist {
+				ep = candidate{dist: d, slot: n}
+				moved = true
+			}
+		}
+	}
+	return ep
+}
+
+// searchLayer is the beam search of Malkov & Yashunin (algorithm 2). Every
+// node is used to route, but only admitted ones (admit nil admits all) enter
+// the result set, so tombstones and filtered-out items steer the search
+// without being returned. It returns up to ef admitted candidates.
+func (g *graph) searchLayer(q []float32, entries []candidate, ef, level int, admit func(uint32) bool, seen *visitedSet) maxQueue {
+	seen.reset(len(g.ids))
+	cands := make(minQueue, 0, ef*2)
+	results := make(maxQueue, 0, ef+1)
+	for _, e := range entries {
+		if seen.testAndSet(e.slot) {
+			continue
+		}
+		cands.push(e)
+		if admit == nil || admit(e.slot) {
+			results.pushBounded(e, ef)
+		}
+	}
+	buf := make([]uint32, 0, g.m0)
+	for len(cands) > 0 {
+		c := cands.pop()
+		if len(results) >= ef && c.dist > results[0].dist {
+			break
+		}
+		buf, _ = g.neighbours(c.slot, level, buf[:0])
+		for _, n := range buf {
+			if seen.testAndSet(n) {
+				continue
+			}
+			d := g.distance(q, n)
+			if len(results) < ef || d < results[0].dist {
+				cands.push(candidate{dist: d, slot: n})
+				if admit == nil || admit(n) {
+					results.pushBounded(candidate{dist: d, slot: n}, ef)
+				}
+			}
+		}
+	}
+	return results
+}
+
+// selectNeighbours is the heuristic of Malkov & Yashunin (algorithm 4):
+// walking candidates nearest first, keep one only if it is nearer to the base
+// than to every neighbour already kept. This keeps edges pointing in
+// different directions, which is what lets the graph cross between clusters.
+// sorted must be ascending by distance to the base; usable (nil for all)
+// filters out candidates that must not become neighbours.
+func (g *graph) selectNeighbours(sorted []candidate, limit int, usable func(uint32) bool) []uint32 {
+	out := make([]uint32, 0, limit)
+	for _, c := range sorted {
+		if len(out) >= limit {
+			break
+		}
+		if usable != nil && !usable(c.slot) {
+			continue
+		}
+		vc := g.vector(c.slot)
+		diverse := true
+		for _, kept := range out {
+			if 1-Dot(vc, g.vector(kept)) < c.dist {
+				diverse = false
+				break
+			}
+		}
+		if diverse {
+			out = append(out, c.slot)
+		}
+	}
+	return out
+}
+
+// visitedSet marks slots seen by one search. Marks are generation numbers so
+// that clearing between searches is one increment, not a pass over memory.
+type visitedSet struct {
+	marks []uint16
+	gen   uint16
+}
+
+func (v *visitedSet) reset(n int) {
+	if len(v.marks) < n {
+		v.marks = make([]uint16, n+n/4+64)
+		v.gen = 0
+	}
+	v.gen++
+	if v.gen == 0 {
+		clear(v.marks)
+		v.gen = 1
+	}
+}
+
+// testAndSet marks slot and reports whether it was already marked.
+func (v *visitedSet) testAndSet(slot uint32) bool {
+	if v.marks[slot] == v.gen {
+		return true
+	}
+	v.marks[slot] = v.gen
+	return false
+}

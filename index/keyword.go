@@ -1,0 +1,238 @@
+package index
+
+import (
+	"math"
+	"sync"
+)
+
+// BM25 parameters: the usual Okapi values.
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.75
+)
+
+// Keyword is a BM25 (Okapi) full-text index, kept beside a tenant's vectors
+// for hybrid retrieval. It has no snapshot: it is rebuilt from the stored
+// texts on start, which BenchmarkKeywordBuild shows costs about a second per
+// few hundred thousand short memories, far less than reading them from disk.
+//
+// Safe for many readers beside one writer (a RWMutex; writes are short).
+type Keyword struct {
+	mu       sync.RWMutex
+	slots    map[string]uint32
+	ids      []string   // "" for a deleted slot
+	lengths  []uint32   // terms per document
+	terms    [][]string // distinct terms per document, to undo its postings
+	postings map[string][]posting
+	docFreq  map[string]int // live documents per term
+	totalLen int
+	dead     int // deleted slots still referenced from postings
+	scores   sync.Pool
+}
+
+// posting is one document's frequency of one term.
+type posting struct {
+	slot uint32
+	freq uint32
+}
+
+// NewKeyword returns an empty keyword index.
+func NewKeyword() *Keyword {
+	return &Keyword{
+		slots:    make(map[string]uint32),
+		postings: make(map[string][]posting),
+		docFreq:  make(map[string]int),
+	}
+}
+
+// Add indexes text under id, replacing any text already stored under it.
+func (k *Keyword) Add(id, text string) error {
+	if id == "" {
+		return ErrEmptyID
+	}
+	tokens := Tokenize(text)
+	freq := make(map[string]uint32, len(tokens))
+	for _, t := range tokens {
+		freq[t]++
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.remove(id)
+	slot := uint32(len(k.ids))
+	distinct := make([]string, 0, len(freq))
+	for term, f := range freq {
+		distinct = append(distinct, term)
+		k.postings[term] = append(k.postings[term], posting{slot: slot, freq: f})
+		k.docFreq[term]++
+	}
+	k.slots[id] = slot
+	k.ids = append(k.ids, id)
+	k.lengths = append(k.lengths, uint32(len(tokens)))
+	k.terms = append(k.terms, distinct)
+	k.totalLen += len(tokens)
+	k.compactIfNeeded()
+	return nil
+}
+
+// Delete removes id and reports whether it was present.
+func (k *Keyword) Delete(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ok := k.remove(id)
+	k.compactIfNeeded()
+	return ok
+}
+
+// Len returns the number of documents.
+func (k *Keyword) Len() int {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return len(k.slots)
+}
+
+// remove retires id's slot; its postings stay until the next compaction.
+func (k *Keyword) remove(id string) bool {
+	slot, ok := k.slots[id]
+	if !ok {
+		return false
+	}
+	for _, term := range k.terms[slot] {
+		if k.docFreq[term]--; k.docFreq[term] == 0 {
+			delete(k.docFreq, term)
+		}
+	}
+	k.totalLen -= int(k.lengths[slot])
+	k.ids[slot], k.lengths[slot], k.terms[slot] = "", 0, nil
+	delete(k.slots, id)
+	k.dead++
+	return true
+}
+
+// compactIfNeeded renumbers live documents and drops dead postings once dead
+// slots make up half of all slots, keeping the cost amortised per write.
+func (k *Keyword) compactIfNeeded() {
+	if k.dead < 64 || k.dead*2 < len(k.ids) {
+		return
+	}
+	renumber := make([]uint32, len(k.ids))
+	var ids []string
+	var lengths []uint32
+	var terms [][]string
+	for slot, id := range k.ids {
+		if id == "" {
+			continue
+		}
+		renumber[slot] = uint32(len(ids))
+		k.slots[id] = uint32(len(ids))
+		ids = append(ids, id)
+		lengths = append(lengths, k.lengths[slot])
+		terms = append(terms, k.terms[slot])
+	}
+	for term, list := range k.postings {
+		kept := list[:0]
+		for _, p := range list {
+			if k.ids[p.slot] != "" {
+				kept = append(kept, posting{slot: renumber[p.slot], freq: p.freq})
+			}
+		}
+		if len(kept) == 0 {
+			delete(k.postings, term)
+			continue
+		}
+		k.postings[term] = kept
+	}
+	k.ids, k.lengths, k.terms, k.dead = ids, lengths, terms, 0
+}
+
+// Search returns up to limit documents ranked by BM25 against query, best
+// first, among those filter admits (nil admits all). Score holds the BM25
+// score; Distance is 0.
+func (k *Keyword) Search(query string, limit int, filter func(id string) bool) []Result {
+	terms := Tokenize(query)
+	if len(terms) == 0 || limit <= 0 {
+		return nil
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	docs := len(k.slots)
+	if docs == 0 {
+		return nil
+	}
+	avgLen := float64(k.totalLen) / float64(docs)
+	if avgLen == 0 {
+		avgLen = 1
+	}
+
+	acc, _ := k.scores.Get().(*scoreBoard)
+	if acc == nil {
+		acc = new(scoreBoard)
+	}
+	defer k.scores.Put(acc)
+	acc.reset(len(k.ids))
+
+	seenTerm := make(map[string]bool, len(terms))
+	for _, term := range terms {
+		if seenTerm[term] {
+			continue
+		}
+		seenTerm[term] = true
+		df := k.docFreq[term]
+		if df == 0 {
+			continue
+		}
+		idf := math.Log(1 + (float64(docs)-float64(df)+0.5)/(float64(df)+0.5))
+		for _, p := range k.postings[term] {
+			if k.ids[p.slot] == "" {
+				continue
+			}
+			tf := float64(p.freq)
+			norm := bm25K1 * (1 - bm25B + bm25B*float64(k.lengths[p.slot])/avgLen)
+			acc.add(p.slot, idf*tf*(bm25K1+1)/(tf+norm))
+		}
+	}
+
+	best := make(maxQueue, 0, limit+1)
+	for _, slot := range acc.touched {
+		// Scores are kept as negative distances so the same bounded heap
+		// that ranks vectors ranks documents.
+		c := candidate{dist: float32(-acc.score[slot]), slot: slot}
+		if len(best) == limit && c.dist >= best[0].dist {
+			continue
+		}
+		if filter != nil && !filter(k.ids[slot]) {
+			continue
+		}
+		best.pushBounded(c, limit)
+	}
+	ranked := best.sortedAscending()
+	out := make([]Result, len(ranked))
+	for i, c := range ranked {
+		out[i] = Result{ID: k.ids[c.slot], Score: -c.dist}
+	}
+	return out
+}
+
+// scoreBoard accumulates per-document scores for one search without a map:
+// a dense array plus the list of slots touched, so resetting costs only what
+// the last search wrote.
+type scoreBoard struct {
+	score   []float64
+	touched []uint32
+}
+
+func (b *scoreBoard) reset(n int) {
+	for _, s := range b.touched {
+		b.score[s] = 0
+	}
+	b.touched = b.touched[:0]
+	if len(b.score) < n {
+		b.score = make([]float64, n+n/4+64)
+	}
+}
+
+func (b *scoreBoard) add(slot uint32, v float64) {
+	if b.score[slot] == 0 {
+		b.touched = append(b.touched, slot)
+	}
+	b.score[slot] += v
+}
