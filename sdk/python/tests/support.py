@@ -1,0 +1,166 @@
+"""Test fixtures: the real memoryd binary, and a scripted stub HTTP server.
+
+The binary comes from $MEMORYD_BIN when set (CI builds it once), else from
+``go build`` of the repository this SDK lives in.
+"""
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+ADMIN_TOKEN = "sdk-test-admin-token-0123456789"
+START_TIMEOUT = 20.0
+
+
+def memoryd_binary(workdir: str) -> str:
+    path = os.environ.get("MEMORYD_BIN")
+    if path:
+        return path
+    out = os.path.join(workdir, "memoryd")
+    subprocess.run(["go", "build", "-o", out, "."], cwd=REPO_ROOT, check=True)
+    return out
+
+
+class MemoryServer:
+    """A memoryd process on a free port with its own data folder, and a fresh org."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="memoryd-sdk-py-")
+        binary = memoryd_binary(self._dir)
+        env = dict(os.environ, MEMORYD_ADMIN_TOKEN=ADMIN_TOKEN)
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--listen", "127.0.0.1:0", "--data", os.path.join(self._dir, "data")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+        )
+        self.base_url, self.bootstrap_key = self._read_banner()
+        created = self.admin("POST", "/v1/admin/orgs", {"name": "sdk-python", "plan": "enterprise"})
+        self.org_id = created["org"]["id"]
+        self.api_key = created["api_key"]["key"]
+
+    def _read_banner(self) -> Tuple[str, Optional[str]]:
+        # Read stdout on a thread so a server that hangs cannot hang the test.
+        lines: "queue.Queue[Optional[str]]" = queue.Queue()
+
+        def pump() -> None:
+            for line in self.proc.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        key = None
+        while True:
+            try:
+                line = lines.get(timeout=START_TIMEOUT)
+            except queue.Empty:
+                self.close()
+                raise RuntimeError("memoryd did not print its address in time")
+            if line is None:
+                self.close()
+                raise RuntimeError("memoryd exited before listening")
+            stripped = line.strip()
+            if line.startswith("    mem_live_"):
+                key = stripped
+            if "listening on http://" in line:
+                addr = line.split("listening on http://", 1)[1].split()[0]
+                return "http://" + addr, key
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(
+            self.base_url + path, method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.load(resp)["data"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+# A stub answer: (status, headers, body). A dict body is sent as JSON.
+Answer = Tuple[int, Dict[str, str], Union[Dict[str, Any], str, bytes]]
+
+
+def ok(data: Any, status: int = 200) -> Answer:
+    return status, {}, {"success": True, "data": data, "meta": {"request_id": "req_stub"}}
+
+
+def fail(status: int, code: str, details: Optional[Dict[str, Any]] = None,
+         headers: Optional[Dict[str, str]] = None) -> Answer:
+    body = {"success": False, "error": {"code": code, "message": code.lower(), "details": details or {}},
+            "meta": {"request_id": "req_stub_err"}}
+    return status, headers or {}, body
+
+
+class StubServer:
+    """Answers requests from a script, in order, and records what it was sent.
+
+    The last answer repeats once the script runs out, so "always 500" is one entry.
+    """
+
+    def __init__(self, *answers: Union[Answer, Callable[[Dict[str, Any]], Answer]]) -> None:
+        self.answers = list(answers)
+        self.requests: List[Dict[str, Any]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                req = {
+                    "method": self.command, "path": path, "query": query,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": json.loads(raw) if raw else None,
+                }
+                stub.requests.append(req)
+                answer = stub.answers[min(len(stub.requests), len(stub.answers)) - 1]
+                status, headers, body = answer(req) if callable(answer) else answer
+                if isinstance(body, dict):
+                    payload, ctype = json.dumps(body).encode(), "application/json"
+                else:
+                    payload = body.encode() if isinstance(body, str) else body
+                    ctype = headers.get("Content-Type", "text/plain")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in headers.items():
+                    if k != "Content-Type":
+                        self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "StubServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
