@@ -35,7 +35,11 @@ class MemoryServer:
 
     def __init__(self) -> None:
         self._dir = tempfile.mkdtemp(prefix="memoryd-sdk-py-")
-        binary = memoryd_binary(self._dir)
+        try:
+            binary = memoryd_binary(self._dir)
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         env = dict(os.environ, MEMORYD_ADMIN_TOKEN=ADMIN_TOKEN)
         self.proc = subprocess.Popen(
             [binary, "serve", "--listen", "127.0.0.1:0", "--data", os.path.join(self._dir, "data")],
@@ -155,7 +159,8 @@ class StubServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for one, and tests start many stubs.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
         self._thread.start()
 
     def __enter__(self) -> "StubServer":
