@@ -36,7 +36,7 @@ func TestAccountKeysAndAdmin(t *testing.T) {
 	}
 	s.ok(t, 200, req{method: "GET", path: "/v1/account", key: admin}, &acct)
 	if acct.Org.ID != org.ID || acct.Org.Name != "keys-co" || acct.Limits.RequestsPerMinute != 60 || acct.Limits.RequestsPerDay != 5000 ||
-		acct.Limits.Concurrent != 5 || acct.Limits.Monthly["api_calls"] == nil || *acct.Limits.Monthly["api_calls"] != 100000 ||
+		acct.Limits.Concurrent != 5 || acct.Limits.Monthly["api_calls"] == nil || *acct.Limits.Monthly["api_calls"] != 50000 ||
 		acct.APIKey.Mode != "live" || acct.APIKey.Prefix != admin[:12] || !slices.Equal(acct.APIKey.Scopes, []string{"admin"}) {
 		t.Fatalf("account = %+v", acct)
 	}

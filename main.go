@@ -14,12 +14,14 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"memoryd/api"
 	"memoryd/config"
 	"memoryd/memory"
+	"memoryd/meter"
 	"memoryd/store"
 )
 
@@ -124,7 +126,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: memory.New(st, nil), Log: log})
+	mtr := meter.New(cfg, st, log, nil)
+	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: memory.New(st, nil), Meter: mtr, Log: log})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return err
@@ -142,8 +145,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	workers, stopWorkers := context.WithCancel(context.Background())
+	// The workers stop after the HTTP server has drained, so the last requests' usage
+	// events and key uses are flushed.
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Run(workers) }()
+	go func() { defer wg.Done(); mtr.Run(workers) }()
 	workersDone := make(chan struct{})
-	go func() { srv.Run(workers); close(workersDone) }()
+	go func() { wg.Wait(); close(workersDone) }()
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"memoryd/config"
+	"memoryd/meter"
 	"memoryd/store"
 )
 
@@ -36,22 +37,12 @@ type limitsView struct {
 	Monthly           map[string]*int64 `json:"monthly"`
 }
 
-// effectiveLimits are the org's plan limits with its overrides applied. A monthly quota
-// of 0 in config means unlimited and shows as null.
+// effectiveLimits shows the org's limits; a monthly quota of 0 (unlimited) shows as null.
 func effectiveLimits(cfg config.Config, org store.Org) limitsView {
-	plan := cfg.Plans[org.Plan]
-	lv := limitsView{RequestsPerMinute: plan.RequestsPerMinute, RequestsPerDay: plan.RequestsPerDay,
-		Concurrent: plan.Concurrent, Monthly: map[string]*int64{}}
-	if o := org.Limits.RequestsPerMinute; o != nil {
-		lv.RequestsPerMinute = *o
-	}
-	if o := org.Limits.RequestsPerDay; o != nil {
-		lv.RequestsPerDay = *o
-	}
-	if o := org.Limits.Concurrent; o != nil {
-		lv.Concurrent = *o
-	}
-	for metric, n := range plan.Monthly {
+	l := meter.LimitsFor(cfg, org)
+	lv := limitsView{RequestsPerMinute: l.RequestsPerMinute, RequestsPerDay: l.RequestsPerDay,
+		Concurrent: l.Concurrent, Monthly: map[string]*int64{}}
+	for metric, n := range l.Monthly {
 		if n > 0 {
 			v := n
 			lv.Monthly[metric] = &v

@@ -3,13 +3,16 @@ package api
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"memoryd/memory"
+	"memoryd/meter"
 	"memoryd/store"
 )
 
@@ -106,7 +109,8 @@ func (s *Server) authenticate(r *http.Request) (*principal, *Error) {
 // handlerFunc is a handler that may fail with an error answered in the envelope.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// withKey wraps a tenant handler: API key, scope, body, then idempotency for POSTs.
+// withKey wraps a tenant handler: API key, limits, scope, body, then idempotency for
+// POSTs; afterwards the request's usage is counted.
 func (s *Server) withKey(scope string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, e := s.authenticate(r)
@@ -116,6 +120,14 @@ func (s *Server) withKey(scope string, h handlerFunc) http.Handler {
 		}
 		ri := info(r)
 		ri.orgID, ri.keyID = p.org.ID, p.key.ID
+		adm, denial := s.meter.Admit(p.org, p.key.Mode)
+		if denial != nil {
+			setRateHeaders(w, denial.Admission)
+			fail(w, r, denialError(w, denial))
+			return
+		}
+		defer adm.Done()
+		setRateHeaders(w, *adm)
 		if !p.has(scope) {
 			fail(w, r, errScope(scope))
 			return
@@ -127,7 +139,75 @@ func (s *Server) withKey(scope string, h handlerFunc) http.Handler {
 			return
 		}
 		s.idempotent(w, r, p.org.ID, p.key.Mode, h)
+		if !ri.committed && billable(ri.status) {
+			ri.work.memoriesWritten = 0 // a write that did not commit wrote nothing
+			s.meter.Record(s.usageEvent(r, p), false)
+		}
 	})
+}
+
+// billable reports whether a request answered with status counts as an API call: it
+// was served, or refused for its own input; not when the server failed, nor when auth,
+// scope, limits or quotas turned it away.
+func billable(status int) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden, http.StatusTooManyRequests:
+		return false
+	}
+	return status > 0 && status < 500
+}
+
+// usageEvent describes the request's work for metering.
+func (s *Server) usageEvent(r *http.Request, p *principal) store.UsageEvent {
+	ri := info(r)
+	return store.UsageEvent{
+		OrgID: p.org.ID, Mode: p.key.Mode, KeyID: p.key.ID, Endpoint: r.Pattern, Status: ri.status,
+		TokensIn: ri.work.tokensIn, TokensOut: ri.work.tokensOut,
+		MemoriesRead: ri.work.memoriesRead, MemoriesWritten: ri.work.memoriesWritten,
+		Embeddings: ri.work.embeddings, ModelCalls: ri.work.modelCalls, CostMicros: ri.work.costMicros,
+		RequestID: ri.id, DurationMS: float64(time.Since(ri.start).Microseconds()) / 1000, At: ri.start.UTC(),
+	}
+}
+
+// writeChange prepares a write: its history source, the request's usage event to
+// commit in the write's transaction, and the org's cap on stored memories.
+func (s *Server) writeChange(r *http.Request, source string, status int) store.Change {
+	p := caller(r)
+	ev := s.usageEvent(r, p)
+	ev.Status = status
+	return store.Change{Source: source, Usage: &ev, MaxStored: meter.HardCap(s.cfg, p.org, "memories_stored")}
+}
+
+// committed records that a write's usage event is in the store, and counts it.
+func (s *Server) committed(r *http.Request, ch store.Change) {
+	ri := info(r)
+	ri.committed = true
+	ri.work.memoriesWritten = ch.Usage.MemoriesWritten
+	s.meter.Record(*ch.Usage, true)
+}
+
+func setRateHeaders(w http.ResponseWriter, a meter.Admission) {
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(a.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(a.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.Itoa(a.Reset))
+}
+
+func denialError(w http.ResponseWriter, d *meter.Denial) *Error {
+	if d.Quota {
+		return errQuota(d.Metric, d.Limit, d.Used)
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(d.RetryAfter))
+	what := map[string]string{"minute": "requests/minute", "day": "requests/day", "concurrent": "concurrent requests"}[d.Window]
+	return newError(http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED",
+		fmt.Sprintf("Rate limit of %d %s exceeded", d.Limit, what),
+		map[string]any{"retry_after": d.RetryAfter, "limit": d.Limit, "window": d.Window})
+}
+
+func errQuota(metric string, limit, used int64) *Error {
+	return newError(http.StatusPaymentRequired, "QUOTA_EXCEEDED",
+		fmt.Sprintf("Monthly quota of %d %s reached; upgrade the plan to go beyond it", limit, strings.ReplaceAll(metric, "_", " ")),
+		map[string]any{"metric": metric, "limit": limit, "used": used})
 }
 
 // withAdmin wraps an operator handler. Without a configured admin token the operator

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"memoryd/memory"
+	"memoryd/meter"
 	"memoryd/store"
 )
 
@@ -163,11 +164,12 @@ func (s *Server) createMemory(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return e
 	}
-	mems, err := s.engine.Create(caller(r).tenant(), []memory.NewMemory{nm}, "api", "")
+	ch := s.writeChange(r, "api", http.StatusCreated)
+	mems, err := s.engine.Create(caller(r).tenant(), []memory.NewMemory{nm}, ch)
 	if err != nil {
-		return err
+		return s.writeErr(r, err)
 	}
-	info(r).usage.MemoriesAccessed = 1
+	s.committed(r, ch)
 	respond(w, r, http.StatusCreated, viewMemory(mems[0]))
 	return nil
 }
@@ -193,11 +195,12 @@ func (s *Server) batchCreateMemories(w http.ResponseWriter, r *http.Request) err
 		}
 		items[i] = nm
 	}
-	mems, err := s.engine.Create(caller(r).tenant(), items, "batch", "")
+	ch := s.writeChange(r, "batch", http.StatusCreated)
+	mems, err := s.engine.Create(caller(r).tenant(), items, ch)
 	if err != nil {
-		return err
+		return s.writeErr(r, err)
 	}
-	info(r).usage.MemoriesAccessed = len(mems)
+	s.committed(r, ch)
 	respond(w, r, http.StatusCreated, map[string]any{"memories": viewMemories(mems)})
 	return nil
 }
@@ -209,6 +212,16 @@ func memoryID(r *http.Request) (string, *Error) {
 		return "", errMemoryNotFound
 	}
 	return id, nil
+}
+
+// writeErr maps a failed create: a quota cap is a 402 that wrote nothing.
+func (s *Server) writeErr(r *http.Request, err error) error {
+	if errors.Is(err, memory.ErrQuotaStored) {
+		p := caller(r)
+		used, _ := s.store.MemoriesStored(p.org.ID, p.key.Mode)
+		return errQuota("memories_stored", meter.HardCap(s.cfg, p.org, "memories_stored"), used)
+	}
+	return err
 }
 
 func memoryErr(err error) error {
@@ -227,7 +240,7 @@ func (s *Server) getMemory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return memoryErr(err)
 	}
-	info(r).usage.MemoriesAccessed = 1
+	info(r).work.memoriesRead = 1
 	respond(w, r, http.StatusOK, viewMemory(m))
 	return nil
 }
@@ -297,7 +310,7 @@ func (s *Server) listMemories(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	info(r).usage.MemoriesAccessed = len(mems)
+	info(r).work.memoriesRead = int64(len(mems))
 	respond(w, r, http.StatusOK, map[string]any{"memories": viewMemories(mems), "next_cursor": encodeCursor(next)})
 	return nil
 }
@@ -346,11 +359,12 @@ func (s *Server) updateMemory(w http.ResponseWriter, r *http.Request) error {
 	if p.Text == nil && p.Metadata == nil && !b.ExpiresAt.Set {
 		return invalid("", "Send at least one of text, metadata or expires_at")
 	}
-	m, err := s.engine.Update(caller(r).tenant(), id, p, "api", "")
+	ch := s.writeChange(r, "api", http.StatusOK)
+	m, err := s.engine.Update(caller(r).tenant(), id, p, ch)
 	if err != nil {
 		return memoryErr(err)
 	}
-	info(r).usage.MemoriesAccessed = 1
+	s.committed(r, ch)
 	respond(w, r, http.StatusOK, viewMemory(m))
 	return nil
 }
@@ -360,10 +374,11 @@ func (s *Server) deleteMemory(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return e
 	}
-	if err := s.engine.Delete(caller(r).tenant(), id, "api"); err != nil {
+	ch := s.writeChange(r, "api", http.StatusOK)
+	if err := s.engine.Delete(caller(r).tenant(), id, ch); err != nil {
 		return memoryErr(err)
 	}
-	info(r).usage.MemoriesAccessed = 1
+	s.committed(r, ch)
 	respond(w, r, http.StatusOK, map[string]any{"id": id, "deleted": true})
 	return nil
 }
@@ -401,11 +416,12 @@ func (s *Server) deleteMemories(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	n, err := s.engine.DeleteMany(caller(r).tenant(), sc, "api")
+	ch := s.writeChange(r, "api", http.StatusOK)
+	n, err := s.engine.DeleteMany(caller(r).tenant(), sc, ch)
 	if err != nil {
 		return err
 	}
-	info(r).usage.MemoriesAccessed = n
+	s.committed(r, ch)
 	respond(w, r, http.StatusOK, map[string]any{"deleted": n})
 	return nil
 }
@@ -432,7 +448,7 @@ func (s *Server) memoryHistory(w http.ResponseWriter, r *http.Request) error {
 	for i, ev := range events {
 		out[i] = historyView{Event: ev.Event, Text: ev.Text, PreviousText: ev.PreviousText, At: ev.At.UTC(), Source: ev.Source, JobID: optString(ev.JobID)}
 	}
-	info(r).usage.MemoriesAccessed = 1
+	info(r).work.memoriesRead = 1
 	respond(w, r, http.StatusOK, map[string]any{"events": out})
 	return nil
 }

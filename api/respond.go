@@ -8,22 +8,41 @@ import (
 	"time"
 )
 
-// reqInfo travels in the request context: what the envelope and the log line need.
+// reqInfo travels in the request context: what the envelope, the usage event and the
+// log line need.
 type reqInfo struct {
 	id      string
 	start   time.Time
 	status  int
 	orgID   string
 	keyID   string
-	usage   Usage
+	work    work
 	errCode string
+	// committed is set once the request's usage event was written with its write.
+	committed bool
+}
+
+// work is what a request did, counted where it happens; meta.usage and the usage
+// event are both made from it.
+type work struct {
+	memoriesRead    int64
+	memoriesWritten int64
+	tokensIn        int64
+	tokensOut       int64
+	embeddings      int64
+	modelCalls      int64
+	costMicros      int64
 }
 
 // Usage is the per-request work reported in meta.usage.
 type Usage struct {
-	TokensProcessed  int `json:"tokens_processed"`
-	MemoriesAccessed int `json:"memories_accessed"`
-	ModelCalls       int `json:"model_calls"`
+	TokensProcessed  int64 `json:"tokens_processed"`
+	MemoriesAccessed int64 `json:"memories_accessed"`
+	ModelCalls       int64 `json:"model_calls"`
+}
+
+func (w work) usage() Usage {
+	return Usage{TokensProcessed: w.tokensIn + w.tokensOut, MemoriesAccessed: w.memoriesRead + w.memoriesWritten, ModelCalls: w.modelCalls}
 }
 
 type ctxKey int
@@ -91,7 +110,7 @@ func respond(w http.ResponseWriter, r *http.Request, status int, data any) {
 	ri.status = status
 	writeRaw(w, status, successEnvelope{
 		Success: true, Data: data,
-		Meta: successMeta{RequestID: ri.id, ProcessingTimeMS: time.Since(ri.start).Milliseconds(), Usage: ri.usage},
+		Meta: successMeta{RequestID: ri.id, ProcessingTimeMS: time.Since(ri.start).Milliseconds(), Usage: ri.work.usage()},
 	})
 }
 

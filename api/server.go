@@ -11,6 +11,7 @@ import (
 
 	"memoryd/config"
 	"memoryd/memory"
+	"memoryd/meter"
 	"memoryd/store"
 )
 
@@ -35,6 +36,11 @@ type Store interface {
 	GetIdempotency(orgID string, mode store.Mode, key string, ttl time.Duration) (store.IdempotencyRecord, bool, error)
 	PutIdempotency(orgID string, mode store.Mode, key string, rec store.IdempotencyRecord) error
 	PurgeIdempotency(ttl time.Duration) (int, error)
+
+	MemoriesStored(orgID string, mode store.Mode) (int64, error)
+	PurgeExpired(now time.Time) ([]store.Expired, error)
+	PurgeUsageEvents(cutoff time.Time) (int, error)
+	Rollups(orgID string, mode store.Mode, gran, dim string, from, to time.Time) ([]store.RollupRow, error)
 }
 
 // Server holds the API's dependencies; its Handler serves every route.
@@ -42,6 +48,7 @@ type Server struct {
 	cfg       config.Config
 	store     Store
 	engine    *memory.Engine
+	meter     *meter.Meter
 	log       *slog.Logger
 	now       func() time.Time
 	touches   keyTouches
@@ -54,6 +61,7 @@ type Deps struct {
 	Config config.Config
 	Store  Store
 	Engine *memory.Engine
+	Meter  *meter.Meter
 	Log    *slog.Logger
 	Now    func() time.Time
 }
@@ -66,7 +74,7 @@ func New(d Deps) *Server {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &Server{cfg: d.Config, store: d.Store, engine: d.Engine, log: d.Log, now: d.Now}
+	s := &Server{cfg: d.Config, store: d.Store, engine: d.Engine, meter: d.Meter, log: d.Log, now: d.Now}
 	s.handler = s.observe(s.routes())
 	return s
 }
@@ -86,6 +94,9 @@ func (s *Server) routes() http.Handler {
 	h("DELETE /v1/memories/{id}", s.withKey("delete", s.deleteMemory))
 	h("GET /v1/memories/{id}/history", s.withKey("read", s.memoryHistory))
 	h("POST /v1/batch/memories", s.withKey("write", s.batchCreateMemories))
+
+	h("GET /v1/usage", s.withKey("read", s.getUsage))
+	h("GET /v1/usage/history", s.withKey("read", s.usageHistory))
 
 	h("GET /v1/account", s.withKey("read", s.getAccount))
 	h("GET /v1/account/api-keys", s.withKey("admin", s.listKeys))
@@ -139,6 +150,8 @@ func (s *Server) noRoute(mux *http.ServeMux) http.Handler {
 func (s *Server) Run(ctx context.Context) {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
 	purge := time.NewTicker(time.Hour)
 	defer purge.Stop()
 	for {
@@ -148,11 +161,29 @@ func (s *Server) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 			s.Flush()
+		case <-sweep.C:
+			s.sweepExpired()
 		case <-purge.C:
 			if _, err := s.store.PurgeIdempotency(idempotencyTTL); err != nil {
 				s.log.Error("purge idempotency records", "err", err)
 			}
+			if _, err := s.store.PurgeUsageEvents(s.now().Add(-s.cfg.Meter.EventRetention.Duration)); err != nil {
+				s.log.Error("purge usage events", "err", err)
+			}
 		}
+	}
+}
+
+// sweepExpired removes memories whose expiry has passed (reads already hide them), so
+// they stop counting as stored.
+func (s *Server) sweepExpired() {
+	removed, err := s.store.PurgeExpired(s.now())
+	if err != nil {
+		s.log.Error("sweep expired memories", "err", err)
+		return
+	}
+	for _, ex := range removed {
+		s.log.Info("expired memories removed", "org_id", ex.OrgID, "mode", ex.Mode, "count", len(ex.IDs))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"memoryd/config"
 	"memoryd/memory"
+	"memoryd/meter"
 	"memoryd/store"
 )
 
@@ -43,8 +44,9 @@ func newTestServer(t *testing.T, engineStore func(*store.Store) memory.Store) (*
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := New(Deps{Config: config.Default(), Store: st, Engine: memory.New(engineStore(st), nil),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Meter: meter.New(config.Default(), st, log, nil), Log: log})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts, key

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +24,26 @@ type Config struct {
 	Auth     Auth            `toml:"auth"`
 	Log      Log             `toml:"log"`
 	Defaults DefaultOrg      `toml:"defaults"`
+	Meter    Meter           `toml:"meter"`
 	Plans    map[string]Plan `toml:"plans"`
+	// Models prices model calls for the internal cost of each request, in USD per
+	// million tokens, keyed by model name.
+	Models map[string]ModelPrice `toml:"models"`
+}
+
+// Meter tunes usage metering.
+type Meter struct {
+	// FlushInterval bounds how long a read request's usage event waits in memory before
+	// it is committed; a crash loses at most this much of read events, never a write's.
+	FlushInterval Duration `toml:"flush_interval"`
+	// EventRetention is how long per-request usage events are kept; rollups are kept.
+	EventRetention Duration `toml:"event_retention"`
+}
+
+// ModelPrice is what a model costs the operator.
+type ModelPrice struct {
+	InputPer1M  float64 `toml:"input_per_1m"`
+	OutputPer1M float64 `toml:"output_per_1m"`
 }
 
 // Server is the HTTP listener.
@@ -64,13 +84,26 @@ type DefaultOrg struct {
 	OrgPlan string `toml:"org_plan"`
 }
 
-// Plan holds a plan's limits. Monthly quotas are keyed by metric; 0 means unlimited.
+// Plan holds a plan's limits and prices. Monthly quotas are keyed by metric
+// (memories_stored, api_calls, tokens, embeddings); 0 means unlimited. A metric with an
+// overage price is billed beyond its quota; one without is a hard cap.
 type Plan struct {
 	RequestsPerMinute int              `toml:"requests_per_minute"`
 	RequestsPerDay    int              `toml:"requests_per_day"`
 	Concurrent        int              `toml:"concurrent"`
+	PriceUSD          float64          `toml:"price_usd"`
 	Monthly           map[string]int64 `toml:"monthly"`
+	Overage           Overage          `toml:"overage"`
 }
+
+// Overage prices usage beyond a plan's quota, in USD; 0 means none (a hard cap).
+type Overage struct {
+	APICallsPer1K float64 `toml:"api_calls_per_1k"`
+	TokensPer1M   float64 `toml:"tokens_per_1m"`
+}
+
+// QuotaMetrics are the metrics a plan's monthly quota can cap.
+var QuotaMetrics = []string{"memories_stored", "api_calls", "tokens", "embeddings"}
 
 // PlanNames lists the plans in price order.
 var PlanNames = []string{"free", "starter", "pro", "enterprise"}
@@ -106,15 +139,29 @@ func Default() Config {
 		Auth:     Auth{DefaultRotateGrace: Duration{time.Hour}},
 		Log:      Log{Format: "text", Level: "info"},
 		Defaults: DefaultOrg{OrgName: "default", OrgPlan: "enterprise"},
+		Meter:    Meter{FlushInterval: Duration{time.Second}, EventRetention: Duration{90 * 24 * time.Hour}},
 		Plans: map[string]Plan{
 			"free": {RequestsPerMinute: 10, RequestsPerDay: 100, Concurrent: 2, Monthly: map[string]int64{
-				"memories_stored": 1_000, "api_calls": 3_000, "tokens": 100_000, "embeddings": 3_000}},
-			"starter": {RequestsPerMinute: 60, RequestsPerDay: 5_000, Concurrent: 5, Monthly: map[string]int64{
-				"memories_stored": 50_000, "api_calls": 100_000, "tokens": 5_000_000, "embeddings": 100_000}},
-			"pro": {RequestsPerMinute: 300, RequestsPerDay: 50_000, Concurrent: 20, Monthly: map[string]int64{
-				"memories_stored": 500_000, "api_calls": 1_000_000, "tokens": 50_000_000, "embeddings": 1_000_000}},
-			"enterprise": {RequestsPerMinute: 3_000, RequestsPerDay: 1_000_000, Concurrent: 100, Monthly: map[string]int64{
-				"memories_stored": 0, "api_calls": 0, "tokens": 0, "embeddings": 0}},
+				"memories_stored": 100, "api_calls": 1_000, "tokens": 100_000, "embeddings": 1_000}},
+			"starter": {RequestsPerMinute: 60, RequestsPerDay: 5_000, Concurrent: 5, PriceUSD: 29,
+				Monthly: map[string]int64{
+					"memories_stored": 10_000, "api_calls": 50_000, "tokens": 1_000_000, "embeddings": 50_000},
+				Overage: Overage{APICallsPer1K: 0.50, TokensPer1M: 2.00}},
+			"pro": {RequestsPerMinute: 300, RequestsPerDay: 50_000, Concurrent: 20, PriceUSD: 99,
+				Monthly: map[string]int64{
+					"memories_stored": 100_000, "api_calls": 500_000, "tokens": 10_000_000, "embeddings": 500_000},
+				Overage: Overage{APICallsPer1K: 0.40, TokensPer1M: 1.50}},
+			"enterprise": {RequestsPerMinute: 3_000, RequestsPerDay: 1_000_000, Concurrent: 100, PriceUSD: 499,
+				Monthly: map[string]int64{
+					"memories_stored": 0, "api_calls": 0, "tokens": 0, "embeddings": 0},
+				Overage: Overage{APICallsPer1K: 0.20, TokensPer1M: 1.00}},
+		},
+		Models: map[string]ModelPrice{
+			"gpt-4o-mini":            {InputPer1M: 0.15, OutputPer1M: 0.60},
+			"gpt-4.1-nano":           {InputPer1M: 0.10, OutputPer1M: 0.40},
+			"gpt-4.1-mini":           {InputPer1M: 0.40, OutputPer1M: 1.60},
+			"text-embedding-3-small": {InputPer1M: 0.02},
+			"text-embedding-3-large": {InputPer1M: 0.13},
 		},
 	}
 }
@@ -161,9 +208,27 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: log.format %q is not text or json", c.Log.Format)
 	}
+	if c.Meter.FlushInterval.Duration <= 0 || c.Meter.FlushInterval.Duration > time.Second {
+		return errors.New("config: meter.flush_interval must be more than 0 and at most 1s")
+	}
 	for _, name := range PlanNames {
-		if _, ok := c.Plans[name]; !ok {
+		p, ok := c.Plans[name]
+		if !ok {
 			return fmt.Errorf("config: plans.%s is missing", name)
+		}
+		if p.RequestsPerMinute < 1 || p.RequestsPerDay < 1 || p.Concurrent < 1 {
+			return fmt.Errorf("config: plans.%s: requests_per_minute, requests_per_day and concurrent must be at least 1", name)
+		}
+		if p.PriceUSD < 0 || p.Overage.APICallsPer1K < 0 || p.Overage.TokensPer1M < 0 {
+			return fmt.Errorf("config: plans.%s: prices must not be negative", name)
+		}
+		for metric, n := range p.Monthly {
+			if !slices.Contains(QuotaMetrics, metric) {
+				return fmt.Errorf("config: plans.%s.monthly.%s is not a metric (use %s)", name, metric, strings.Join(QuotaMetrics, ", "))
+			}
+			if n < 0 {
+				return fmt.Errorf("config: plans.%s.monthly.%s must not be negative", name, metric)
+			}
 		}
 	}
 	if _, ok := c.Plans[c.Defaults.OrgPlan]; !ok {

@@ -41,9 +41,13 @@ func NewID(prefix string) string {
 	var raw [16]byte
 	binary.BigEndian.PutUint64(raw[:8], ms<<16)
 	copy(raw[6:], rnd[:])
+	return prefix + encodeID(raw)
+}
+
+// encodeID writes 128 bits as 26 base32 digits.
+func encodeID(raw [16]byte) string {
 	var sb strings.Builder
-	sb.Grow(len(prefix) + 26)
-	sb.WriteString(prefix)
+	sb.Grow(26)
 	// 128 bits as 26 base32 digits; the first digit holds the top 3 bits.
 	var acc uint64
 	bits := 0
@@ -59,6 +63,14 @@ func NewID(prefix string) string {
 		}
 	}
 	return sb.String()
+}
+
+// NewIDAt returns the smallest id of the prefix for time t: every id made at or after t
+// sorts at or after it.
+func NewIDAt(prefix string, t time.Time) string {
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[:8], uint64(t.UnixMilli())<<16)
+	return prefix + encodeID(raw)
 }
 
 // ValidID reports whether s is prefix followed by 26 id characters.

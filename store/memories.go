@@ -49,11 +49,27 @@ type HistoryEvent struct {
 	JobID        string    `json:"job_id,omitempty"`
 }
 
-// Change says who made a write, for the history it leaves.
+// Change says who made a write, for the history it leaves, and carries what must be
+// committed with it.
 type Change struct {
 	At     time.Time
-	Source string // "api", "batch", "extract"
+	Source string // "api", "batch", "extract", "expiry"
 	JobID  string
+	// Usage, when set, is the request's usage event: it is committed in the write's own
+	// transaction, with MemoriesWritten set to what the write changed.
+	Usage *UsageEvent
+	// MaxStored caps the tenant's stored memories (0: no cap); a create past it fails
+	// with ErrQuotaStored and writes nothing.
+	MaxStored int64
+}
+
+// commit writes the change's usage event, if any, counting written memories.
+func (ch *Change) commit(tx *bolt.Tx, written int) error {
+	if ch.Usage == nil {
+		return nil
+	}
+	ch.Usage.MemoriesWritten = int64(written)
+	return putUsage(tx, ch.Usage)
 }
 
 func memoryBuckets(tx *bolt.Tx, orgID string, mode Mode) (mems, hist *bolt.Bucket, err error) {
@@ -80,9 +96,13 @@ func appendHistory(hist *bolt.Bucket, memID string, ev HistoryEvent) error {
 // all or none.
 func (s *Store) CreateMemories(orgID string, mode Mode, mems []Memory, ch Change) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		b, hist, err := memoryBuckets(tx, orgID, mode)
+		mb, err := modeBucket(tx, orgID, mode)
 		if err != nil {
 			return err
+		}
+		b, hist := mb.Bucket(bucketMemories), mb.Bucket(bucketHistory)
+		if ch.MaxStored > 0 && storedCount(mb)+int64(len(mems)) > ch.MaxStored {
+			return ErrQuotaStored
 		}
 		for i := range mems {
 			if err := putJSON(b, []byte(mems[i].ID), mems[i]); err != nil {
@@ -93,7 +113,10 @@ func (s *Store) CreateMemories(orgID string, mode Mode, mems []Memory, ch Change
 				return err
 			}
 		}
-		return nil
+		if err := addStored(mb, int64(len(mems))); err != nil {
+			return err
+		}
+		return ch.commit(tx, len(mems))
 	})
 }
 
@@ -187,7 +210,10 @@ func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn f
 		if err := putJSON(b, []byte(id), m); err != nil {
 			return err
 		}
-		return appendHistory(hist, id, HistoryEvent{Event: "UPDATE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID})
+		if err := appendHistory(hist, id, HistoryEvent{Event: "UPDATE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID}); err != nil {
+			return err
+		}
+		return ch.commit(tx, 1)
 	})
 	return m, err
 }
@@ -207,7 +233,14 @@ func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) erro
 		if !ok || m.Expired(ch.At) {
 			return ErrNotFound
 		}
-		return deleteMemory(b, hist, &m, ch)
+		if err := deleteMemory(b, hist, &m, ch); err != nil {
+			return err
+		}
+		mb, _ := modeBucket(tx, orgID, mode)
+		if err := addStored(mb, -1); err != nil {
+			return err
+		}
+		return ch.commit(tx, 1)
 	})
 }
 
@@ -248,9 +281,69 @@ func (s *Store) DeleteMemories(orgID string, mode Mode, sc Scope, ch Change) ([]
 			}
 			ids = append(ids, doomed[i].ID)
 		}
-		return nil
+		mb, _ := modeBucket(tx, orgID, mode)
+		if err := addStored(mb, -int64(len(ids))); err != nil {
+			return err
+		}
+		return ch.commit(tx, len(ids))
 	})
 	return ids, err
+}
+
+// Expired names memories the sweeper removed from one tenant.
+type Expired struct {
+	OrgID string
+	Mode  Mode
+	IDs   []string
+}
+
+// PurgeExpired deletes every memory whose expiry has passed, in every tenant, with a
+// DELETE event of source "expiry", and returns what it removed.
+func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
+	var out []Expired
+	ch := Change{At: now.UTC(), Source: "expiry"}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		out = out[:0]
+		return tx.Bucket(bucketTenants).ForEachBucket(func(orgID []byte) error {
+			for _, mode := range []Mode{ModeLive, ModeTest} {
+				mb, err := modeBucket(tx, string(orgID), mode)
+				if err != nil {
+					continue
+				}
+				b, hist := mb.Bucket(bucketMemories), mb.Bucket(bucketHistory)
+				var doomed []Memory
+				err = b.ForEach(func(_, v []byte) error {
+					var m Memory
+					if err := unmarshal(v, &m); err != nil {
+						return err
+					}
+					if m.Expired(now) {
+						doomed = append(doomed, m)
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				if len(doomed) == 0 {
+					continue
+				}
+				ex := Expired{OrgID: string(orgID), Mode: mode}
+				for i := range doomed {
+					if err := deleteMemory(b, hist, &doomed[i], ch); err != nil {
+						return err
+					}
+					ex.IDs = append(ex.IDs, doomed[i].ID)
+				}
+				if err := addStored(mb, -int64(len(doomed))); err != nil {
+					return err
+				}
+				out = append(out, ex)
+			}
+			return nil
+		})
+	})
+	return out, err
 }
 
 // History returns a memory's events, oldest first. A memory that expired, or never
@@ -281,7 +374,9 @@ func (s *Store) History(orgID string, mode Mode, id string) ([]HistoryEvent, err
 			}
 			events = append(events, ev)
 		}
-		if len(events) == 0 {
+		// An expired memory stays gone from every read, history included, after the
+		// sweeper has removed it too.
+		if len(events) == 0 || events[len(events)-1].Source == "expiry" {
 			return ErrNotFound
 		}
 		return nil

@@ -1,0 +1,283 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrQuotaStored is returned when a write would take the tenant past its cap on stored
+// memories; nothing is written.
+var ErrQuotaStored = errors.New("store: memories_stored quota reached")
+
+var (
+	bucketUsage   = []byte("usage")   // per mode: events, by time-ordered id
+	bucketRollups = []byte("rollups") // per mode: counters by granularity, dimension and time
+	bucketStats   = []byte("stats")   // per mode: gauges kept in the write transactions
+	keyStored     = []byte("memories_stored")
+)
+
+// UsageEvent is the work one request did: what customers are billed from.
+type UsageEvent struct {
+	ID              string    `json:"id"`
+	OrgID           string    `json:"org_id"`
+	Mode            Mode      `json:"mode"`
+	KeyID           string    `json:"key_id"`
+	Endpoint        string    `json:"endpoint"` // the route, e.g. "POST /v1/memories"
+	Status          int       `json:"status"`
+	TokensIn        int64     `json:"tokens_in"`
+	TokensOut       int64     `json:"tokens_out"`
+	MemoriesRead    int64     `json:"memories_read"`
+	MemoriesWritten int64     `json:"memories_written"`
+	Embeddings      int64     `json:"embeddings"`
+	ModelCalls      int64     `json:"model_calls"`
+	CostMicros      int64     `json:"cost_micros"` // internal cost (model calls), micro-USD
+	RequestID       string    `json:"request_id"`
+	DurationMS      float64   `json:"duration_ms"`
+	At              time.Time `json:"at"`
+}
+
+// UsageCounters are summed usage: a rollup row, a period's totals.
+type UsageCounters struct {
+	APICalls        int64 `json:"api_calls"`
+	TokensIn        int64 `json:"tokens_in"`
+	TokensOut       int64 `json:"tokens_out"`
+	MemoriesRead    int64 `json:"memories_read"`
+	MemoriesWritten int64 `json:"memories_written"`
+	Embeddings      int64 `json:"embeddings"`
+	ModelCalls      int64 `json:"model_calls"`
+	CostMicros      int64 `json:"cost_micros"`
+}
+
+// Add counts one event.
+func (c *UsageCounters) Add(ev *UsageEvent) {
+	c.APICalls++
+	c.TokensIn += ev.TokensIn
+	c.TokensOut += ev.TokensOut
+	c.MemoriesRead += ev.MemoriesRead
+	c.MemoriesWritten += ev.MemoriesWritten
+	c.Embeddings += ev.Embeddings
+	c.ModelCalls += ev.ModelCalls
+	c.CostMicros += ev.CostMicros
+}
+
+// Merge adds other's counts.
+func (c *UsageCounters) Merge(o UsageCounters) {
+	c.APICalls += o.APICalls
+	c.TokensIn += o.TokensIn
+	c.TokensOut += o.TokensOut
+	c.MemoriesRead += o.MemoriesRead
+	c.MemoriesWritten += o.MemoriesWritten
+	c.Embeddings += o.Embeddings
+	c.ModelCalls += o.ModelCalls
+	c.CostMicros += o.CostMicros
+}
+
+// Rollup granularities and dimensions.
+const (
+	Hourly = "h"
+	Daily  = "d"
+
+	DimAll      = "all"
+	DimEndpoint = "endpoint"
+	DimKey      = "key"
+)
+
+// bucketStart formats the start of an event's hour or day; the layouts sort in time order.
+func bucketStart(gran string, t time.Time) string {
+	t = t.UTC()
+	if gran == Hourly {
+		return t.Format("2006-01-02T15")
+	}
+	return t.Format("2006-01-02")
+}
+
+// rollupKey is gran|dim|start|value, so one dimension's rows are contiguous in time.
+func rollupKey(gran, dim, start, value string) []byte {
+	return []byte(gran + "|" + dim + "|" + start + "|" + value)
+}
+
+func usageBuckets(tx *bolt.Tx, orgID string, mode Mode, create bool) (events, rollups *bolt.Bucket, err error) {
+	mb, err := modeBucket(tx, orgID, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !create {
+		return mb.Bucket(bucketUsage), mb.Bucket(bucketRollups), nil
+	}
+	if events, err = mb.CreateBucketIfNotExists(bucketUsage); err != nil {
+		return nil, nil, err
+	}
+	rollups, err = mb.CreateBucketIfNotExists(bucketRollups)
+	return events, rollups, err
+}
+
+// putUsage stores an event and adds it to its six rollup rows, inside tx.
+func putUsage(tx *bolt.Tx, ev *UsageEvent) error {
+	events, rollups, err := usageBuckets(tx, ev.OrgID, ev.Mode, true)
+	if err != nil {
+		return err
+	}
+	if ev.ID == "" {
+		ev.ID = NewID("use_")
+	}
+	if err := putJSON(events, []byte(ev.ID), ev); err != nil {
+		return err
+	}
+	for _, gran := range []string{Hourly, Daily} {
+		start := bucketStart(gran, ev.At)
+		for _, dv := range [][2]string{{DimAll, ""}, {DimEndpoint, ev.Endpoint}, {DimKey, ev.KeyID}} {
+			k := rollupKey(gran, dv[0], start, dv[1])
+			var c UsageCounters
+			if _, err := getJSON(rollups, k, &c); err != nil {
+				return err
+			}
+			c.Add(ev)
+			if err := putJSON(rollups, k, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RecordUsage commits a batch of events (a group commit of read requests' events).
+func (s *Store) RecordUsage(events []UsageEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for i := range events {
+			if err := putUsage(tx, &events[i]); err != nil {
+				if errors.Is(err, ErrOrgNotFound) {
+					continue // the org was deleted since; its usage went with it
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RollupRow is one rollup counter row.
+type RollupRow struct {
+	Start    string // "2006-01-02T15" or "2006-01-02"
+	Value    string // the endpoint or key id; "" for DimAll
+	Counters UsageCounters
+}
+
+// Rollups returns the rows of one granularity and dimension whose start lies in
+// [from, to), in time order.
+func (s *Store) Rollups(orgID string, mode Mode, gran, dim string, from, to time.Time) ([]RollupRow, error) {
+	var rows []RollupRow
+	lo := rollupKey(gran, dim, bucketStart(gran, from), "")
+	hi := string(rollupKey(gran, dim, bucketStart(gran, to), ""))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		_, rollups, err := usageBuckets(tx, orgID, mode, false)
+		if err != nil || rollups == nil {
+			return err
+		}
+		c := rollups.Cursor()
+		for k, v := c.Seek(lo); k != nil && string(k) < hi; k, v = c.Next() {
+			parts := strings.SplitN(string(k), "|", 4)
+			if len(parts) != 4 {
+				continue
+			}
+			var row RollupRow
+			if err := unmarshal(v, &row.Counters); err != nil {
+				return err
+			}
+			row.Start, row.Value = parts[2], parts[3]
+			rows = append(rows, row)
+		}
+		return nil
+	})
+	return rows, err
+}
+
+// UsageEvents calls fn for each stored event of the tenant in [from, to), oldest first.
+func (s *Store) UsageEvents(orgID string, mode Mode, from, to time.Time, fn func(UsageEvent) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		events, _, err := usageBuckets(tx, orgID, mode, false)
+		if err != nil || events == nil {
+			return err
+		}
+		return events.ForEach(func(_, v []byte) error {
+			var ev UsageEvent
+			if err := unmarshal(v, &ev); err != nil {
+				return err
+			}
+			if ev.At.Before(from) || !ev.At.Before(to) {
+				return nil
+			}
+			return fn(ev)
+		})
+	})
+}
+
+// PurgeUsageEvents drops events older than cutoff in every tenant; rollups stay.
+func (s *Store) PurgeUsageEvents(cutoff time.Time) (int, error) {
+	n := 0
+	// Event ids start with their creation time, so old ones are a prefix of the bucket.
+	limit := NewIDAt("use_", cutoff)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTenants).ForEachBucket(func(orgID []byte) error {
+			for _, mode := range []Mode{ModeLive, ModeTest} {
+				events, _, err := usageBuckets(tx, string(orgID), mode, false)
+				if err != nil || events == nil {
+					continue
+				}
+				c := events.Cursor()
+				for k, _ := c.First(); k != nil && string(k) < limit; k, _ = c.First() {
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					n++
+				}
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// storedCount reads the tenant's memories_stored gauge.
+func storedCount(mb *bolt.Bucket) int64 {
+	if st := mb.Bucket(bucketStats); st != nil {
+		if raw := st.Get(keyStored); len(raw) == 8 {
+			return int64(binary.BigEndian.Uint64(raw))
+		}
+	}
+	return 0
+}
+
+// addStored moves the memories_stored gauge by delta, inside the write's transaction.
+func addStored(mb *bolt.Bucket, delta int64) error {
+	st, err := mb.CreateBucketIfNotExists(bucketStats)
+	if err != nil {
+		return err
+	}
+	n := storedCount(mb) + delta
+	if n < 0 {
+		n = 0
+	}
+	return st.Put(keyStored, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// MemoriesStored returns how many memories the tenant holds (expired ones count until
+// the sweeper removes them).
+func (s *Store) MemoriesStored(orgID string, mode Mode) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := modeBucket(tx, orgID, mode)
+		if err != nil {
+			return err
+		}
+		n = storedCount(mb)
+		return nil
+	})
+	return n, err
+}
