@@ -43,7 +43,10 @@ func TestMigrationHook(t *testing.T) {
 	defer s.Close()
 	var ran []int
 	steps := []migration{
-		func(tx *bolt.Tx) error { ran = append(ran, 1); return tx.Bucket(bucketMeta).Put([]byte("m1"), []byte("x")) },
+		func(tx *bolt.Tx) error {
+			ran = append(ran, 1)
+			return tx.Bucket(bucketMeta).Put([]byte("m1"), []byte("x"))
+		},
 		func(tx *bolt.Tx) error { ran = append(ran, 2); return nil },
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx, 1, 3, steps) }); err != nil {
