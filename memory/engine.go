@@ -64,6 +64,9 @@ type Patch struct {
 	ClearExpiry bool
 }
 
+// ErrQuotaStored: the write would pass the tenant's cap on stored memories.
+var ErrQuotaStored = store.ErrQuotaStored
+
 func mapErr(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrNotFound
@@ -71,9 +74,11 @@ func mapErr(err error) error {
 	return err
 }
 
-// Create stores the memories in one transaction (all or none) and returns them.
-func (e *Engine) Create(t Tenant, items []NewMemory, source, jobID string) ([]store.Memory, error) {
+// Create stores the memories in one transaction (all or none) and returns them. ch
+// says who writes and carries the request's usage event and quota.
+func (e *Engine) Create(t Tenant, items []NewMemory, ch store.Change) ([]store.Memory, error) {
 	now := e.now().UTC()
+	ch.At = now
 	mems := make([]store.Memory, len(items))
 	for i, it := range items {
 		mems[i] = store.Memory{
@@ -82,7 +87,7 @@ func (e *Engine) Create(t Tenant, items []NewMemory, source, jobID string) ([]st
 			CreatedAt: now, UpdatedAt: now, Version: 1, ExpiresAt: it.ExpiresAt,
 		}
 	}
-	if err := e.store.CreateMemories(t.OrgID, t.Mode, mems, store.Change{At: now, Source: source, JobID: jobID}); err != nil {
+	if err := e.store.CreateMemories(t.OrgID, t.Mode, mems, ch); err != nil {
 		return nil, err
 	}
 	return mems, nil
@@ -101,8 +106,8 @@ func (e *Engine) List(t Tenant, sc store.Scope, after string, limit int) ([]stor
 }
 
 // Update applies the patch, bumping the version and keeping the old text in history.
-func (e *Engine) Update(t Tenant, id string, p Patch, source, jobID string) (store.Memory, error) {
-	ch := store.Change{At: e.now().UTC(), Source: source, JobID: jobID}
+func (e *Engine) Update(t Tenant, id string, p Patch, ch store.Change) (store.Memory, error) {
+	ch.At = e.now().UTC()
 	m, err := e.store.UpdateMemory(t.OrgID, t.Mode, id, ch, func(m *store.Memory) error {
 		if p.Text != nil {
 			m.Text = *p.Text
@@ -121,13 +126,15 @@ func (e *Engine) Update(t Tenant, id string, p Patch, source, jobID string) (sto
 }
 
 // Delete removes one memory.
-func (e *Engine) Delete(t Tenant, id string, source string) error {
-	return mapErr(e.store.DeleteMemory(t.OrgID, t.Mode, id, store.Change{At: e.now().UTC(), Source: source}))
+func (e *Engine) Delete(t Tenant, id string, ch store.Change) error {
+	ch.At = e.now().UTC()
+	return mapErr(e.store.DeleteMemory(t.OrgID, t.Mode, id, ch))
 }
 
 // DeleteMany removes every memory in scope and returns how many.
-func (e *Engine) DeleteMany(t Tenant, sc store.Scope, source string) (int, error) {
-	ids, err := e.store.DeleteMemories(t.OrgID, t.Mode, sc, store.Change{At: e.now().UTC(), Source: source})
+func (e *Engine) DeleteMany(t Tenant, sc store.Scope, ch store.Change) (int, error) {
+	ch.At = e.now().UTC()
+	ids, err := e.store.DeleteMemories(t.OrgID, t.Mode, sc, ch)
 	return len(ids), mapErr(err)
 }
 
