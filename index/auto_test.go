@@ -1,0 +1,87 @@
+package index
+
+import (
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestAutoSwitchesAtCrossover grows an adaptive index past its crossover and
+// shrinks it back, checking that answers stay exact-quality throughout.
+func TestAutoSwitchesAtCrossover(t *testing.T) {
+	const dim, crossover = 16, 200
+	rng := rand.New(rand.NewPCG(8, 8))
+	a := NewAutoCrossover(dim, DefaultHNSWConfig(), crossover)
+	m := newMirror(dim)
+	check := func(stage string) {
+		for range 10 {
+			q := randomUnit(rng, dim)
+			if recall := m.check(t, a.Search(q, 5, nil), q, 5, nil); recall < 0.8 {
+				t.Fatalf("%s: recall %.2f", stage, recall)
+			}
+		}
+	}
+	for i := range crossover - 1 {
+		v := randomUnit(rng, dim)
+		a.Add(itemID(i), v)
+		m.add(itemID(i), v)
+	}
+	if a.UsesHNSW() {
+		t.Fatal("switched to HNSW below the crossover")
+	}
+	check("exact")
+	v := randomUnit(rng, dim)
+	a.Add(itemID(crossover), v)
+	m.add(itemID(crossover), v)
+	if !a.UsesHNSW() || a.Len() != crossover {
+		t.Fatalf("at the crossover: UsesHNSW %v Len %d", a.UsesHNSW(), a.Len())
+	}
+	check("hnsw")
+	// Hysteresis: dropping just below the crossover keeps HNSW.
+	for i := range 10 {
+		a.Delete(itemID(i))
+		m.remove(itemID(i))
+	}
+	if !a.UsesHNSW() {
+		t.Fatal("switched back to exact just below the crossover")
+	}
+	for i := 10; i < crossover/2+10; i++ {
+		a.Delete(itemID(i))
+		m.remove(itemID(i))
+	}
+	if a.UsesHNSW() || a.Len() != len(m.vectors) {
+		t.Fatalf("below half the crossover: UsesHNSW %v Len %d, want exact with %d", a.UsesHNSW(), a.Len(), len(m.vectors))
+	}
+	check("exact again")
+}
+
+func TestAutoSnapshotBothModes(t *testing.T) {
+	const dim = 8
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, n := range []int{30, 120} {
+		a := NewAutoCrossover(dim, DefaultHNSWConfig(), 100)
+		for i := range n {
+			a.Add(itemID(i), randomUnit(rng, dim))
+		}
+		path := filepath.Join(t.TempDir(), "auto.snap")
+		if err := a.Save(path, "v9"); err != nil {
+			t.Fatal(err)
+		}
+		loaded, err := LoadAuto(path, "v9", DefaultHNSWConfig(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loaded.UsesHNSW() != a.UsesHNSW() || loaded.Len() != n {
+			t.Fatalf("n=%d: loaded UsesHNSW %v Len %d, want %v %d", n, loaded.UsesHNSW(), loaded.Len(), a.UsesHNSW(), n)
+		}
+		q := randomUnit(rng, dim)
+		if got, want := loaded.Search(q, 5, nil), a.Search(q, 5, nil); !slices.Equal(got, want) {
+			t.Fatalf("n=%d: loaded answers %v, original %v", n, got, want)
+		}
+		if _, err := LoadAuto(path, "v10", DefaultHNSWConfig(), 100); !errors.Is(err, ErrSnapshotStale) {
+			t.Fatalf("n=%d: stale load err = %v", n, err)
+		}
+	}
+}
