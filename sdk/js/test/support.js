@@ -1,0 +1,125 @@
+// Test fixtures: the real memoryd binary, and a scripted stub HTTP server.
+// The binary comes from $MEMORYD_BIN when set (CI builds it once), else from
+// `go build` of the repository this SDK lives in.
+
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "../../../..");
+export const ADMIN_TOKEN = "sdk-test-admin-token-0123456789";
+const START_TIMEOUT_MS = 20_000;
+
+function memorydBinary(dir) {
+  if (process.env.MEMORYD_BIN) return process.env.MEMORYD_BIN;
+  const out = join(dir, "memoryd");
+  execFileSync("go", ["build", "-o", out, "."], { cwd: REPO_ROOT, stdio: "inherit" });
+  return out;
+}
+
+/** Starts memoryd on a free port with its own data folder, and creates an org. */
+export async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), "memoryd-sdk-js-"));
+  let proc;
+  const close = async () => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const binary = memorydBinary(dir);
+    proc = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--data", join(dir, "data")], {
+      env: { ...process.env, MEMORYD_ADMIN_TOKEN: ADMIN_TOKEN },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    const { baseUrl, bootstrapKey } = await readBanner(proc);
+    const admin = async (method, path, body) => {
+      const res = await fetch(baseUrl + path, {
+        method,
+        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const envelope = await res.json();
+      if (!res.ok) throw new Error(`admin ${method} ${path}: ${JSON.stringify(envelope)}`);
+      return envelope.data;
+    };
+    const created = await admin("POST", "/v1/admin/orgs", { name: "sdk-js", plan: "enterprise" });
+    return { baseUrl, bootstrapKey, orgId: created.org.id, apiKey: created.api_key.key, admin, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function readBanner(proc) {
+  return new Promise((resolvePromise, reject) => {
+    let bootstrapKey;
+    const lines = createInterface({ input: proc.stdout });
+    const timer = setTimeout(() => reject(new Error("memoryd did not print its address in time")), START_TIMEOUT_MS);
+    proc.once("exit", (code) => reject(new Error(`memoryd exited (${code}) before listening`)));
+    lines.on("line", (line) => {
+      if (line.startsWith("    mem_live_")) bootstrapKey = line.trim();
+      const m = line.match(/listening on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise({ baseUrl: m[1], bootstrapKey });
+      }
+    });
+  });
+}
+
+export const ok = (data, status = 200) => ({ status, body: { success: true, data, meta: { request_id: "req_stub" } } });
+
+export const fail = (status, code, details = {}, headers = {}) => ({
+  status,
+  headers,
+  body: { success: false, error: { code, message: code.toLowerCase(), details }, meta: { request_id: "req_stub_err" } },
+});
+
+/**
+ * Answers requests from a script, in order, and records what it was sent. The last
+ * answer repeats once the script runs out, so "always 500" is one entry.
+ */
+export async function startStub(...answers) {
+  const requests = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const raw = Buffer.concat(chunks).toString();
+      const url = new URL(req.url, "http://stub");
+      const recorded = {
+        method: req.method,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers: req.headers,
+        body: raw ? JSON.parse(raw) : undefined,
+      };
+      requests.push(recorded);
+      let answer = answers[Math.min(requests.length, answers.length) - 1];
+      if (typeof answer === "function") answer = answer(recorded);
+      const headers = { ...(answer.headers ?? {}) };
+      let payload = answer.body;
+      if (typeof payload !== "string") {
+        payload = JSON.stringify(payload);
+        headers["Content-Type"] = "application/json";
+      }
+      res.writeHead(answer.status, headers);
+      res.end(payload);
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
+  };
+}
