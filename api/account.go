@@ -171,6 +171,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	})
+	s.keys.clear()
 	if err != nil {
 		return err
 	}
@@ -225,6 +226,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) error {
 		old.RotatedTo = next.ID
 		return nil
 	})
+	s.keys.clear()
 	if err != nil {
 		return err
 	}

@@ -170,6 +170,7 @@ func (s *Server) adminUpdateOrg(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	})
+	s.keys.clear()
 	if err != nil {
 		return orgErr(err)
 	}
@@ -182,9 +183,12 @@ func (s *Server) adminDeleteOrg(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return e
 	}
-	if err := s.store.DeleteOrg(id); err != nil {
+	err := s.store.DeleteOrg(id)
+	s.keys.clear()
+	if err != nil {
 		return orgErr(err)
 	}
+	s.meter.Forget(id)
 	respond(w, r, http.StatusOK, map[string]any{"id": id, "deleted": true})
 	return nil
 }

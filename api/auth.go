@@ -78,13 +78,28 @@ func (s *Server) authenticate(r *http.Request) (*principal, *Error) {
 	if !wellFormedKey(raw) {
 		return nil, errInvalidKey("Malformed API key")
 	}
-	key, err := s.store.KeyByHash(s.store.HashKey(raw))
-	if errors.Is(err, store.ErrKeyNotFound) {
-		return nil, errInvalidKey("Unknown API key")
+	hash := s.store.HashKey(raw)
+	cached, ok := s.keys.get(hash)
+	if !ok {
+		gen := s.keys.generation()
+		key, err := s.store.KeyByHash(hash)
+		if errors.Is(err, store.ErrKeyNotFound) {
+			return nil, errInvalidKey("Unknown API key")
+		}
+		if err != nil {
+			return nil, errInternal
+		}
+		org, err := s.store.GetOrg(key.OrgID)
+		if errors.Is(err, store.ErrOrgNotFound) {
+			return nil, errInvalidKey("Unknown API key")
+		}
+		if err != nil {
+			return nil, errInternal
+		}
+		cached = &principal{key: key, org: org}
+		s.keys.put(hash, cached, gen)
 	}
-	if err != nil {
-		return nil, errInternal
-	}
+	key, org := cached.key, cached.org
 	now := s.now()
 	if key.RevokedAt != nil {
 		return nil, errInvalidKey("This API key was revoked")
@@ -95,15 +110,52 @@ func (s *Server) authenticate(r *http.Request) (*principal, *Error) {
 		}
 		return nil, errInvalidKey("This API key has expired")
 	}
-	org, err := s.store.GetOrg(key.OrgID)
-	if errors.Is(err, store.ErrOrgNotFound) {
-		return nil, errInvalidKey("Unknown API key")
-	}
-	if err != nil {
-		return nil, errInternal
-	}
 	s.touches.mark(key.OrgID, key.ID, now)
 	return &principal{key: key, org: org}, nil
+}
+
+// keyCache keeps resolved keys so a request costs no store reads for auth. Every
+// change to a key or an org goes through this process and clears it, so a revoked
+// key fails on the very next request; expiry is checked on each use.
+type keyCache struct {
+	mu  sync.RWMutex
+	gen uint64
+	m   map[string]*principal
+}
+
+func (c *keyCache) get(hash string) (*principal, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p, ok := c.m[hash]
+	return p, ok
+}
+
+func (c *keyCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// put stores p unless the cache was cleared since gen was read: a lookup that raced
+// with a revocation must not bring the old key back.
+func (c *keyCache) put(hash string, p *principal, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.m == nil || len(c.m) > 100_000 {
+		c.m = map[string]*principal{}
+	}
+	c.m[hash] = p
+}
+
+// clear forgets every key; called after any key or org change.
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	c.gen++
+	c.m = nil
+	c.mu.Unlock()
 }
 
 // handlerFunc is a handler that may fail with an error answered in the envelope.

@@ -52,6 +52,7 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	touches   keyTouches
+	keys      keyCache
 	idemLocks keyedLocks
 	handler   http.Handler
 }

@@ -34,14 +34,24 @@ func (panickyStore) ListMemories(string, store.Mode, store.Scope, string, int) (
 }
 
 func newTestServer(t *testing.T, engineStore func(*store.Store) memory.Store) (*httptest.Server, string) {
+	return newTestServerTB(t, engineStore)
+}
+
+// newTestServerTB serves the API over loopback on a fresh store whose one org is on the
+// enterprise plan with limits above any test's load.
+func newTestServerTB(t testing.TB, engineStore func(*store.Store) memory.Store) (*httptest.Server, string) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	_, _, key, err := st.CreateOrgWithAdminKey("t", "pro")
+	org, _, key, err := st.CreateOrgWithAdminKey("t", "enterprise")
 	if err != nil {
+		t.Fatal(err)
+	}
+	high := 10_000_000
+	if _, err := st.UpdateOrg(org.ID, func(o *store.Org) error { o.Limits.RequestsPerMinute = &high; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -93,9 +93,10 @@ func appendHistory(hist *bolt.Bucket, memID string, ev HistoryEvent) error {
 }
 
 // CreateMemories stores the memories, each with its ADD event, in one transaction:
-// all or none.
+// all or none. Writes go through bbolt's Batch, which commits concurrent writers'
+// transactions together (one fsync for many), so each closure must be safe to re-run.
 func (s *Store) CreateMemories(orgID string, mode Mode, mems []Memory, ch Change) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		mb, err := modeBucket(tx, orgID, mode)
 		if err != nil {
 			return err
@@ -189,7 +190,7 @@ func (s *Store) ListMemories(orgID string, mode Mode, sc Scope, after string, li
 // event with the previous text, in one transaction.
 func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn func(*Memory) error) (Memory, error) {
 	var m Memory
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		b, hist, err := memoryBuckets(tx, orgID, mode)
 		if err != nil {
 			return err
@@ -220,7 +221,7 @@ func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn f
 
 // DeleteMemory removes a live memory and records a DELETE event.
 func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		b, hist, err := memoryBuckets(tx, orgID, mode)
 		if err != nil {
 			return err
@@ -256,7 +257,8 @@ func deleteMemory(b, hist *bolt.Bucket, m *Memory, ch Change) error {
 // their ids.
 func (s *Store) DeleteMemories(orgID string, mode Mode, sc Scope, ch Change) ([]string, error) {
 	var ids []string
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		ids = ids[:0] // Batch may run this again after another write of the batch failed
 		b, hist, err := memoryBuckets(tx, orgID, mode)
 		if err != nil {
 			return err
