@@ -172,3 +172,23 @@ describe("account and keys", () => {
     assert.equal(err.status, 401);
   });
 });
+
+describe("usage", () => {
+  test("usage and its history", async () => {
+    await client.memories.create({ text: "counted", userId: newUser() });
+    const usage = await client.usage.get();
+    assert.equal(usage.plan, "enterprise");
+    assert.ok(usage.period.start < usage.period.end);
+    for (const metric of ["apiCalls", "memoriesWritten", "tokensProcessed"]) {
+      assert.equal(typeof usage.usage[metric], "number", metric);
+    }
+    assert.equal(typeof usage.cost.totalUsd, "number");
+
+    const history = await client.usage.history({ granularity: "day" });
+    assert.ok(history.buckets.length >= 1);
+    assert.equal(typeof history.buckets.at(-1).apiCalls, "number");
+
+    const csv = await client.usage.history({ format: "csv", groupBy: "endpoint" });
+    assert.match(csv, /^start,group,/);
+  });
+});

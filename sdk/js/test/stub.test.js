@@ -1,8 +1,9 @@
 // The SDK against a scripted stub server: retries, casing, and the wire format of
 // the calls memoryd does not implement yet.
 //
-// TODO(issue 10): move query, retrieve, queryWithAnswer, batch extract/embeddings,
-// jobs and usage to server.test.js once the real binary serves those endpoints.
+// TODO(issue 10): move query, retrieve, queryWithAnswer, batch extract/embeddings and
+// jobs to server.test.js once the real binary serves those endpoints. (Usage is served
+// now and tested there too; its stub test stays for the exact query string.)
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";

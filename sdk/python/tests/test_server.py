@@ -183,5 +183,26 @@ class AccountAndKeysTest(unittest.TestCase):
         self.assertEqual((ctx.exception.code, ctx.exception.status), ("INVALID_API_KEY", 401))
 
 
+class UsageTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.client = MemoryClient(api_key=server.api_key, base_url=server.base_url)
+
+    def test_usage_and_history(self) -> None:
+        self.client.memories.create(text="counted", user_id=new_user())
+        usage = self.client.usage.get()
+        self.assertEqual(usage.plan, "enterprise")
+        self.assertTrue(usage.period.start < usage.period.end)
+        for metric in ("api_calls", "memories_written", "tokens_processed"):
+            self.assertIsInstance(usage.usage[metric], int)
+        self.assertIn("total_usd", usage.cost)
+
+        history = self.client.usage.history(granularity="day")
+        self.assertGreaterEqual(len(history.buckets), 1)
+        self.assertIn("api_calls", history.buckets[-1])
+
+        csv = self.client.usage.history(format="csv", group_by="endpoint")
+        self.assertTrue(csv.startswith("start,group,"), csv[:80])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,8 +1,9 @@
 """The SDK against a scripted stub server: retries, and the wire format of the calls
 memoryd does not implement yet.
 
-TODO(issue 10): move query, retrieve, query_with_answer, batch extract/embeddings,
-jobs and usage to test_server.py once the real binary serves those endpoints.
+TODO(issue 10): move query, retrieve, query_with_answer, batch extract/embeddings and
+jobs to test_server.py once the real binary serves those endpoints. (Usage is served
+now and tested there too; its stub test stays for the exact query string.)
 """
 
 import json
