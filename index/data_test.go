@@ -127,3 +127,5 @@ func buildHNSW(d *dataset, cfg HNSWConfig) *HNSW {
 	}
 	return h
 }
+
+func rngFor(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

@@ -33,7 +33,7 @@ type HNSWConfig struct {
 func DefaultHNSWConfig() HNSWConfig {
 	return HNSWConfig{
 		M:                 16,
-		EfConstruction:    100,
+		EfConstruction:    64,
 		EfSearch:          64,
 		Metric:            Cosine,
 		Seed:              1,

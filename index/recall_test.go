@@ -70,7 +70,7 @@ func TestRecallClustered(t *testing.T) {
 
 	t.Run("churn", func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 7))
-		ops := len(d.ids) / 10
+		ops := len(d.ids) / 20
 		live := append([]string(nil), d.ids...)
 		next := len(d.ids)
 		var searches int
@@ -138,9 +138,9 @@ func jitter(rng *rand.Rand, v []float32, amount float64) []float32 {
 // worst case for any graph index, and far from what embeddings look like.
 // It only guards against collapse; BENCHMARKS.md records the figures.
 func TestRecallUniform(t *testing.T) {
-	n := 20000
+	n := 4000
 	if testing.Short() {
-		n = 2000
+		n = 1000
 	}
 	d := uniformData(99, n, 100, 384)
 	h := NewHNSW(d.dim, DefaultHNSWConfig())
@@ -152,7 +152,7 @@ func TestRecallUniform(t *testing.T) {
 		h.cfg.EfSearch = ef
 		recall := recallAt(10, d.queries, truth, func(q []float32, k int) []Result { return h.Search(q, k, nil) })
 		t.Logf("uniform %d x %d: recall@10 = %.4f at efSearch %d", n, d.dim, recall, ef)
-		if recall < 0.5 {
+		if ef == 256 && recall < 0.8 {
 			t.Errorf("uniform recall@10 = %.4f at efSearch %d: the graph has collapsed", recall, ef)
 		}
 	}
