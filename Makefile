@@ -18,9 +18,11 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: lint
+test: lint build
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short $(RACE_PKGS)
+	cd sdk/python && MEMORYD_BIN=$(CURDIR)/bin/memoryd python3 -m unittest discover -s tests -t .
+	cd sdk/js && MEMORYD_BIN=$(CURDIR)/bin/memoryd npm test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(or $(BENCH_PKGS),./...)

@@ -33,6 +33,10 @@ const usage = `memoryd: a memory API for AI applications
 Usage:
   memoryd serve [--config FILE] [--listen ADDR] [--data DIR]
   memoryd org create --name NAME [--plan PLAN] [--config FILE] [--data DIR]
+  memoryd backup --out FILE (--data DIR | --url URL [--admin-token TOKEN])
+  memoryd restore --in FILE --data DIR
+  memoryd verify --in FILE
+  memoryd compact --data DIR
   memoryd version
 `
 
@@ -55,6 +59,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		err = orgCreate(args[2:], stdout)
+	case "backup":
+		err = backupCmd(args[1:], stdout, stderr)
+	case "restore":
+		err = restoreCmd(args[1:], stdout, stderr)
+	case "verify":
+		err = verifyCmd(args[1:], stdout, stderr)
+	case "compact":
+		err = compactCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "memoryd %s\n", version)
 	case "help", "--help", "-h":

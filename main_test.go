@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if openapiContract, err = loadContract(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	binPath = filepath.Join(dir, "memoryd")
 	build := exec.Command("go", "build", "-ldflags", "-X main.version=e2e", "-o", binPath, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -192,18 +196,22 @@ var httpClient = &http.Client{Timeout: 30 * time.Second}
 func (s *server) do(t *testing.T, q req) *reply {
 	t.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := q.body.(type) {
 	case nil:
 	case []byte:
-		rd = bytes.NewReader(b)
+		sent = b
 	case string:
-		rd = strings.NewReader(b)
+		sent = []byte(b)
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(raw)
+		sent = raw
+	}
+	if q.body != nil {
+		rd = bytes.NewReader(sent)
 	}
 	hr, err := http.NewRequest(q.method, s.base+q.path, rd)
 	if err != nil {
@@ -229,6 +237,7 @@ func (s *server) do(t *testing.T, q req) *reply {
 	defer resp.Body.Close()
 	out := &reply{Status: resp.StatusCode, Header: resp.Header}
 	out.Raw, _ = io.ReadAll(resp.Body)
+	openapiContract.check(t, hr, sent, resp.StatusCode, resp.Header, out.Raw)
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(out.Raw, &out.Env); err != nil {
 			t.Fatalf("%s %s: answer is not JSON: %s", q.method, q.path, out.Raw)

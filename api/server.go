@@ -110,6 +110,7 @@ func (s *Server) routes() http.Handler {
 	h("GET /v1/admin/orgs/{org_id}", s.withAdmin(s.adminGetOrg))
 	h("PATCH /v1/admin/orgs/{org_id}", s.withAdmin(s.adminUpdateOrg))
 	h("DELETE /v1/admin/orgs/{org_id}", s.withAdmin(s.adminDeleteOrg))
+	h("GET /v1/admin/backup", s.withAdmin(s.adminBackup))
 
 	h("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		respond(w, r, http.StatusOK, map[string]any{"status": "ok"})
