@@ -167,7 +167,7 @@ func TestHNSWRandomOperations(t *testing.T) {
 func TestHNSWFilteredSearchRare(t *testing.T) {
 	n := 20000
 	if testing.Short() {
-		n = 5000
+		n = 2000
 	}
 	d := clusteredData(3, n, 30, 48, 100, 0.7)
 	h := NewHNSW(d.dim, DefaultHNSWConfig())
@@ -260,7 +260,7 @@ func TestHNSWConcurrentReadersOneWriter(t *testing.T) {
 
 	writes := 1500
 	if testing.Short() {
-		writes = 400
+		writes = 200
 	}
 	for i := range writes {
 		switch i % 4 {

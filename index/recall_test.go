@@ -9,11 +9,11 @@ import (
 // The large recall test builds one index of clustered vectors per test
 // binary. Default runs use the size the issue asks for (100,000 x 384 drawn
 // from 1,000 Gaussian clusters); -short runs, meant for -race, use a small one.
-func recallScale() (n, clusters, queries int) {
+func recallScale() (n, clusters, queries, dim int) {
 	if testing.Short() {
-		return 3000, 30, 50
+		return 2000, 20, 50, 64
 	}
-	return 100000, 1000, 200
+	return 100000, 1000, 200, 384
 }
 
 var clustered struct {
@@ -27,8 +27,8 @@ var clustered struct {
 func sharedClustered(t *testing.T) (*dataset, *HNSW, [][]string) {
 	t.Helper()
 	clustered.once.Do(func() {
-		n, clusters, queries := recallScale()
-		d := clusteredData(2026, n, queries, 384, clusters, 0.7)
+		n, clusters, queries, dim := recallScale()
+		d := clusteredData(2026, n, queries, dim, clusters, 0.7)
 		h := NewHNSW(d.dim, DefaultHNSWConfig())
 		if err := h.AddBatch(d.ids, d.vectors, 2); err != nil {
 			panic(err)
@@ -138,11 +138,11 @@ func jitter(rng *rand.Rand, v []float32, amount float64) []float32 {
 // worst case for any graph index, and far from what embeddings look like.
 // It only guards against collapse; BENCHMARKS.md records the figures.
 func TestRecallUniform(t *testing.T) {
-	n := 4000
+	n, dim := 4000, 384
 	if testing.Short() {
-		n = 1000
+		n, dim = 1000, 64
 	}
-	d := uniformData(99, n, 100, 384)
+	d := uniformData(99, n, 100, dim)
 	h := NewHNSW(d.dim, DefaultHNSWConfig())
 	if err := h.AddBatch(d.ids, d.vectors, 2); err != nil {
 		t.Fatal(err)

@@ -13,12 +13,12 @@ import (
 // slot state.
 func smallIndex(t *testing.T) (*HNSW, *dataset) {
 	t.Helper()
-	d := clusteredData(5, 2000, 20, 32, 20, 0.7)
+	d := clusteredData(5, 1000, 20, 32, 10, 0.7)
 	h := NewHNSW(d.dim, HNSWConfig{M: 8, EfConstruction: 40, EfSearch: 40, Seed: 3})
 	if err := h.AddBatch(d.ids, d.vectors, 2); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 2000; i += 10 {
+	for i := 0; i < len(d.ids); i += 10 {
 		h.Delete(d.ids[i])
 	}
 	return h, d
