@@ -37,6 +37,11 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	info(r).status = http.StatusOK
+	if r.Method == http.MethodHead {
+		// The GET pattern also serves HEAD: answer it without copying the database.
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 
 	n, err := bs.Backup(w)
 	if err == nil {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -414,6 +415,11 @@ func Compact(dataDir string) (CompactResult, error) {
 
 	if err := os.Remove(bak); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return res, fmt.Errorf("store: %w", err)
+	}
+	if runtime.GOOS == "windows" {
+		// Windows cannot rename a file that is open. Elsewhere the lock is held
+		// through the swap, so no server can start on the file being replaced.
+		src.Close()
 	}
 	if err := os.Rename(path, bak); err != nil {
 		return res, fmt.Errorf("store: compact: %w", err)
