@@ -14,31 +14,44 @@ import (
 // vectors are detected as stale and re-embedded.
 const LocalModel = "local-v1"
 
-// DefaultLocalDim is the local embedder's default vector length. Hashed
-// features collide less in longer vectors; past 384 retrieval on the LoCoMo
-// measure barely improves while index memory and distance cost grow
-// linearly (see quality_test.go).
+// DefaultLocalDim is the local embedder's default vector length: 100 cells
+// of word meaning and 284 of hashed features. On the LoCoMo measure
+// (quality_test.go) 256 loses about 0.04 of recall@10 to collisions and 512
+// gains under 0.01, while index memory and distance cost grow linearly; 384
+// is also what small sentence-embedding models use, so an index tuned for
+// one suits the other.
 const DefaultLocalDim = 384
 
 // LocalEmbedder embeds text offline and deterministically, with no model
-// download. A text becomes a bag of weighted features hashed into the
-// vector (the hashing trick, with a hashed sign so collisions cancel on
-// average instead of piling up):
+// download. Its vector has two parts, each normalised and then weighed, so
+// the cosine of two vectors is a fixed mix of two similarities:
+//
+// The first part is a bag of weighted features hashed into the vector (the
+// hashing trick, with a hashed sign so collisions cancel on average instead
+// of piling up):
 //
 //   - word stems, so that "painted" meets "painting";
 //   - pairs of neighbouring content words, which keep some word order
 //     ("support group" is not "group support" scattered over a text);
 //   - character n-grams of each word, which match typos, compounds and
 //     derivations that the stemmer leaves apart ("photography" and
-//     "photographer"), the signal a keyword index lacks.
+//     "photographer"), a signal a keyword index lacks.
 //
-// Words are weighed by a fixed English prior (wordweights.go), term
-// frequency sublinearly. Vectors are L2-normalised, so a dot product is a
-// cosine.
+// The second part is word meaning: the weighted average of the GloVe
+// vectors of the text's words (wordvecs.go), so that "kids" is near
+// "children" and "pets" near "dog" with no word in common, the other
+// signal a keyword index lacks. It is only there when the vector has room
+// for it (dim at least 200).
+//
+// Words are weighed by how rare they are in spoken English (wordweights.go),
+// term frequency sublinearly. For searching, EmbedQuery can weigh query
+// words by their rarity in the searched corpus as well (termstats.go).
 type LocalEmbedder struct {
 	dim     int
+	lexDim  int // the first lexDim cells hold hashed features, the rest word meaning
 	params  localParams
-	weights wordWeights
+	stop    stopSet
+	words   *wordTable
 	scratch sync.Pool // *localScratch, so steady-state embedding does not allocate
 }
 
@@ -53,6 +66,9 @@ type localParams struct {
 	shortLen int     // words up to this many bytes count less
 	short    float32 // the factor for them
 	digits   float32 // the factor for a token of digits only
+	// semantic is the weight of the word-meaning part against the hashed
+	// part (weight 1); zero leaves it out.
+	semantic float32
 }
 
 func defaultLocalParams() localParams {
@@ -65,6 +81,7 @@ func defaultLocalParams() localParams {
 		shortLen: 2,
 		short:    0.5,
 		digits:   0.7,
+		semantic: 1.0,
 	}
 }
 
@@ -78,7 +95,17 @@ func newLocalWith(dim int, p localParams) *LocalEmbedder {
 	if dim <= 0 {
 		dim = DefaultLocalDim
 	}
-	return &LocalEmbedder{dim: dim, params: p, weights: newWordWeights()}
+	words, err := parseWordTable(wordVecsFile)
+	if err != nil {
+		panic(err) // the table is compiled in: a bad one is a build error
+	}
+	e := &LocalEmbedder{dim: dim, lexDim: dim, params: p, stop: newStopSet(), words: words}
+	// Word meaning needs the table's dimensions, and must leave the hashed
+	// features at least as many.
+	if p.semantic > 0 && dim >= 2*words.dim {
+		e.lexDim = dim - words.dim
+	}
+	return e
 }
 
 func (e *LocalEmbedder) Dim() int      { return e.dim }
@@ -150,6 +177,7 @@ type localScratch struct {
 type localWord struct {
 	start, end int32   // the word in localScratch.lower
 	stem       uint64  // hash of its stem
+	row        int32   // its row in the word table, or -1
 	weight     float32 // prior weight
 	count      int32   // occurrences (terms only)
 }
@@ -194,14 +222,27 @@ func (e *LocalEmbedder) embedOne(s *localScratch, text string, v []float32) int 
 		w.count = 1
 		terms = append(terms, w)
 	}
+	lex, sem := v[:e.lexDim], v[e.lexDim:]
 	for _, t := range terms {
 		tf := float32(1)
 		if t.count > 1 {
 			tf += float32(math.Log(float64(t.count)))
 		}
 		w := float32(t.weight * tf)
-		e.add(v, mix64(t.stem^seedWord), float32(p.word*w))
-		e.addCharGrams(s, v, s.lower[t.start:t.end], float32(p.chars*w))
+		e.add(lex, mix64(t.stem^seedWord), float32(p.word*w))
+		e.addCharGrams(s, lex, s.lower[t.start:t.end], float32(p.chars*w))
+		if len(sem) > 0 && t.row >= 0 {
+			e.words.addVec(sem, t.row, w)
+		}
+	}
+	// Each part gets its fixed share of the length, so the cosine of two
+	// vectors mixes the two similarities in a fixed proportion.
+	normalize(lex)
+	if len(sem) > 0 {
+		normalize(sem)
+		for i := range sem {
+			sem[i] *= p.semantic
+		}
 	}
 	normalize(v)
 	return nWords
@@ -239,7 +280,7 @@ func (e *LocalEmbedder) addCharGrams(s *localScratch, v []float32, word []byte, 
 // would change the last bits of a vector from one machine to another. The
 // conversions forbid that, so a text embeds the same everywhere.
 func (e *LocalEmbedder) add(v []float32, h uint64, w float32) {
-	idx := (h >> 32) * uint64(e.dim) >> 32
+	idx := (h >> 32) * uint64(len(v)) >> 32
 	if h&1 == 1 {
 		w = -w
 	}
@@ -294,11 +335,18 @@ func (e *LocalEmbedder) addWord(s *localScratch, start, end int) {
 	word := s.lower[start:end]
 	s.stem = stemWord(word, s.stem[:0])
 	stem := s.stem
-	w := e.weights.weight(word, stem)
-	if w == 0 {
+	if e.stop.has(word) {
 		return
 	}
 	p := &e.params
+	w := float32(1)
+	row := e.words.lookup(word)
+	if row < 0 {
+		row = e.words.lookup(stem)
+	}
+	if row >= 0 {
+		w = float32(sifA / (sifA + e.words.prob(row)))
+	}
 	if len(word) <= p.shortLen {
 		w *= p.short
 	}
@@ -313,6 +361,7 @@ func (e *LocalEmbedder) addWord(s *localScratch, start, end int) {
 		start:  int32(start),
 		end:    int32(end),
 		stem:   h,
+		row:    row,
 		weight: w,
 	})
 }

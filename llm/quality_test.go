@@ -42,10 +42,10 @@ func TestLocalQualityLoCoMo(t *testing.T) {
 		t.Logf("  category %d (%d items): bm25 %.3f, cosine %.3f, rrf %.3f, idf cosine %.3f, idf rrf %.3f",
 			c, cr.items, cr.bm25, cr.dense, cr.fused, cr.denseIDF, cr.fusedIDF)
 	}
-	// Floors a little under the figures measured for local-v1 (cosine 0.448,
-	// with corpus-weighted queries 0.567, fused 0.608 against bm25 0.613),
+	// Floors a little under the figures measured for local-v1 (cosine 0.549,
+	// with corpus-weighted queries 0.611, fused 0.628 against bm25 0.613),
 	// so that a change that loses quality is noticed.
-	if r.dense < 0.43 || r.denseIDF < 0.55 || r.fusedIDF < r.bm25-0.02 {
+	if r.dense < 0.53 || r.denseIDF < 0.59 || r.fusedIDF < r.bm25 {
 		t.Errorf("local embedder lost quality: cosine %.3f, corpus-weighted %.3f, fused %.3f against bm25 %.3f",
 			r.dense, r.denseIDF, r.fusedIDF, r.bm25)
 	}
@@ -70,7 +70,7 @@ func TestLocalQualityLoCoMo(t *testing.T) {
 	}
 	// The sweep shows how the figures move with the vector length and with
 	// each feature family, which is what the defaults were chosen from.
-	for _, dim := range []int{128, 256, 384, 512, 768, 1024} {
+	for _, dim := range []int{256, 384, 512} {
 		r := measureLoCoMo(t, convs, NewLocal(dim))
 		t.Logf("dim %4d: cosine %.3f, rrf %.3f, idf cosine %.3f, idf rrf %.3f", dim, r.dense, r.fused, r.denseIDF, r.fusedIDF)
 	}
@@ -78,18 +78,14 @@ func TestLocalQualityLoCoMo(t *testing.T) {
 		name string
 		edit func(*localParams)
 	}{
+		{"no word meaning", func(p *localParams) { p.semantic = 0 }},
+		{"word meaning 0.5", func(p *localParams) { p.semantic = 0.5 }},
+		{"word meaning 2.0", func(p *localParams) { p.semantic = 2.0 }},
+		{"meaning only", func(p *localParams) { p.word, p.bigram, p.chars = 0, 0, 0 }},
 		{"no bigrams", func(p *localParams) { p.bigram = 0 }},
 		{"no char n-grams", func(p *localParams) { p.chars = 0 }},
-		{"char n-grams 0.3", func(p *localParams) { p.chars = 0.3 }},
-		{"char n-grams 1.0", func(p *localParams) { p.chars = 1.0 }},
-		{"bigrams 0.25", func(p *localParams) { p.bigram = 0.25 }},
-		{"bigrams 1.0", func(p *localParams) { p.bigram = 1.0 }},
-		{"grams 3-4", func(p *localParams) { p.maxGram = 4 }},
-		{"grams 2-5", func(p *localParams) { p.minGram = 2 }},
-		{"grams 3-6", func(p *localParams) { p.maxGram = 6 }},
-		{"char n-grams only", func(p *localParams) { p.word, p.bigram = 0, 0 }},
-		{"words 0.5", func(p *localParams) { p.word = 0.5 }},
-		{"no digit discount", func(p *localParams) { p.digits = 1 }},
+		{"char n-grams 0.5", func(p *localParams) { p.chars = 0.5 }},
+		{"char n-grams 2-5", func(p *localParams) { p.minGram = 2 }},
 	}
 	for _, v := range variants {
 		p := defaultLocalParams()
@@ -373,6 +369,10 @@ func newRefBM25(texts []string) *refBM25 {
 }
 
 func (bm *refBM25) rank(query string) []int {
+	return rankByScore(bm.scores(query))
+}
+
+func (bm *refBM25) scores(query string) []float64 {
 	const k1, b = 1.2, 0.75
 	n := float64(len(bm.docs))
 	scores := make([]float64, len(bm.docs))
@@ -390,5 +390,5 @@ func (bm *refBM25) rank(query string) []int {
 			scores[i] += idf * f * (k1 + 1) / (f + k1*(1-b+b*bm.length[i]/bm.avgLen))
 		}
 	}
-	return rankByScore(scores)
+	return scores
 }

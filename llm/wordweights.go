@@ -5,17 +5,27 @@ import "strings"
 // The local embedder weighs words by a fixed prior instead of an IDF learned
 // from the corpus: a vector must never change after it was stored unless the
 // model version changes, and an IDF that drifts with every insert would move
-// stored vectors silently (or leave them stale). Corpus IDF is the keyword
-// index's job; retrieval fuses the two.
+// stored vectors silently (or leave them stale). Corpus IDF enters only on
+// the query side (TermStats), and in the keyword index that retrieval fuses
+// with the vectors.
 //
-// The prior has three tiers. Function words carry no topic and are dropped.
-// Very frequent conversational words ("really", "think", "great") say little
-// about which memory is meant, so they count for less. Every other word
-// counts in full: in Zipf's law almost all the information sits in the long
-// tail, and rare words are where a query and its memory meet.
+// The prior is the "smooth inverse frequency" of Arora, Liang and Ma (ICLR
+// 2017): a word with share p of spoken English weighs a/(a+p). Very
+// frequent words ("really", "think", "great") weigh little, words rarer
+// than about one in a thousand weigh nearly 1, and so does every word the
+// table does not know, which in a memory store is mostly names and jargon:
+// exactly the words a query and its memory meet on. The shares come from
+// SUBTLEXus, a corpus of film subtitles, because memories are mostly what
+// people say, not what newspapers print.
 
-// stopWords are dropped. The contraction stems (don, isn, ll, ve) are what
-// the tokenizer leaves of "don't", "isn't", "we'll", "I've".
+// sifA is the a of a/(a+p). At 1e-3 a word said once in a thousand tokens
+// weighs one half.
+const sifA = 1e-3
+
+// stopWords are dropped before anything else: function words carry no
+// topic, and dropping them is cheaper than weighing them near zero. The
+// contraction stems (don, isn, ll, ve) are what the tokenizer leaves of
+// "don't", "isn't", "we'll", "I've".
 const stopWords = `
 a about above after again against all am an and any are as at be because been
 before being below between both but by can could did do does doing down during
@@ -30,54 +40,19 @@ hadn won wouldn couldn shouldn ain im ive id youre thats theres lets
 shall might must also yet ever let us via per upon onto
 `
 
-// commonWords are frequent in any conversation whatever its topic.
-const commonWords = `
-yes yeah yep yup no nope oh ok okay hey hi hello wow cool nice great good
-awesome amazing glad thanks thank please sorry sure really actually totally
-definitely pretty quite maybe probably perhaps always never still even much
-many lot lots bit kind sort thing things stuff something anything everything
-nothing someone anyone everyone anybody somebody way time times now today
-well right back get gets got getting go goes going gone went come comes came
-coming make makes made making take takes took taking see sees saw seen seeing
-know knows knew known think thinks thought say says said tell told want
-wants wanted like likes liked look looks looked looking need needs needed
-feel feels felt feeling keep kept give gave given put try tries tried trying
-use used find found mean means meant hope hoping wish sound sounds seem seems
-new old big little lot best better bad fun fantastic wonderful incredible
-excited exciting happy love loved loves lovely cute totally super absolutely
-one two first last next another every own able yeah hmm ah haha lol guess
-cause since though although whether around usually often sometimes may
-`
+// stopSet holds stopWords. It is built once per embedder and only read
+// after that.
+type stopSet map[string]struct{}
 
-// Weights of the three tiers.
-const (
-	commonWordWeight = 0.35
-	fullWordWeight   = 1.0
-)
-
-// wordWeights maps a lower-case word to its prior weight when it is not
-// fullWordWeight. It is built once per embedder and only read after that.
-type wordWeights map[string]float32
-
-func newWordWeights() wordWeights {
-	w := make(wordWeights)
-	for _, word := range strings.Fields(commonWords) {
-		w[word] = commonWordWeight
-	}
+func newStopSet() stopSet {
+	s := make(stopSet)
 	for _, word := range strings.Fields(stopWords) {
-		w[word] = 0
+		s[word] = struct{}{}
 	}
-	return w
+	return s
 }
 
-// weight returns the prior weight of a lower-case word and of its stem;
-// zero means the word is dropped.
-func (ww wordWeights) weight(word, stem []byte) float32 {
-	if w, ok := ww[string(word)]; ok {
-		return w
-	}
-	if w, ok := ww[string(stem)]; ok {
-		return w
-	}
-	return fullWordWeight
+func (s stopSet) has(word []byte) bool {
+	_, ok := s[string(word)]
+	return ok
 }
