@@ -5,7 +5,7 @@ GO ?= go
 # Packages with goroutines that share state: run again under the race detector.
 RACE_PKGS := ./api/... ./store/... ./memory/... ./index/... ./llm/...
 
-.PHONY: build run test lint bench clean
+.PHONY: build run test lint bench release clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/memoryd .
@@ -27,5 +27,8 @@ test: lint build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(or $(BENCH_PKGS),./...)
 
+release:
+	VERSION=$(VERSION) GO=$(GO) scripts/release.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
