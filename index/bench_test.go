@@ -163,7 +163,7 @@ func BenchmarkFilteredSearch(b *testing.B) {
 // BenchmarkCrossover times both indexes on small sizes to find where HNSW
 // overtakes the exact scan (ExactCrossover).
 func BenchmarkCrossover(b *testing.B) {
-	for _, n := range []int{500, 1000, 2000, 4000, 8000} {
+	for _, n := range []int{250, 500, 750, 1000, 2000, 4000} {
 		d := clusteredData(17, n, 100, benchDim, max(n/100, 1), 0.7)
 		h := NewHNSW(benchDim, DefaultHNSWConfig())
 		if err := h.AddBatch(d.ids, d.vectors, 2); err != nil {
@@ -245,4 +245,25 @@ func BenchmarkKeyword(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkUniform reports query time and recall@10 on 10k vectors drawn
+// uniformly from the sphere, the worst case for a graph index.
+func BenchmarkUniform(b *testing.B) {
+	d := uniformData(99, 10000, 100, benchDim)
+	h := NewHNSW(benchDim, DefaultHNSWConfig())
+	if err := h.AddBatch(d.ids, d.vectors, 2); err != nil {
+		b.Fatal(err)
+	}
+	truth := groundTruth(d, 10)
+	for _, ef := range []int{64, 128, 256} {
+		b.Run(fmt.Sprintf("10k/ef=%d", ef), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				h.SearchEf(d.queries[i%len(d.queries)], 10, ef, nil)
+				i++
+			}
+			b.ReportMetric(recallAt(10, d.queries, truth, func(q []float32, k int) []Result { return h.SearchEf(q, k, ef, nil) }), "recall@10")
+		})
+	}
 }

@@ -112,19 +112,16 @@ func (e *Exact) forEach(fn func(id string, vec []float32)) {
 }
 
 // scanTopK scores slots [0, n) of vectors against query and returns the k
-// nearest admitted ones, nearest first. admit may be nil (admit all). It is
-// only called for slots that would enter the current top k, so an expensive
-// filter runs on a small share of the items.
+// nearest admitted ones, nearest first. admit (nil admits all) is asked
+// before scoring: a filter is a map lookup or two, a 384-dimensional dot
+// product costs far more, and a scan is chosen precisely when few items pass.
 func scanTopK(vectors []float32, dim, n int, query []float32, k int, admit func(slot uint32) bool) []candidate {
 	best := make(maxQueue, 0, k+1)
 	for slot := 0; slot < n; slot++ {
-		dist := 1 - Dot(query, vectors[slot*dim:(slot+1)*dim])
-		if len(best) == k && dist >= best[0].dist {
-			continue
-		}
 		if admit != nil && !admit(uint32(slot)) {
 			continue
 		}
+		dist := 1 - Dot(query, vectors[slot*dim:(slot+1)*dim])
 		best.pushBounded(candidate{dist: dist, slot: uint32(slot)}, k)
 	}
 	return best.sortedAscending()

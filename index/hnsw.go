@@ -340,8 +340,15 @@ func (h *HNSW) randomLevel() int {
 	return min(level, maxLevel)
 }
 
-// Search returns up to k live items nearest to q that pass filter.
+// Search returns up to k live items nearest to q that pass filter, using
+// the configured EfSearch.
 func (h *HNSW) Search(q []float32, k int, filter func(id string) bool) []Result {
+	return h.SearchEf(q, k, h.cfg.EfSearch, filter)
+}
+
+// SearchEf is Search with an explicit beam width, for callers that trade
+// speed for recall per query (ef below k is raised to k).
+func (h *HNSW) SearchEf(q []float32, k, ef int, filter func(id string) bool) []Result {
 	query, err := prepareVector(q, h.dim, h.cfg.Metric)
 	if err != nil || k <= 0 {
 		return nil
@@ -352,7 +359,7 @@ func (h *HNSW) Search(q []float32, k int, filter func(id string) bool) []Result 
 	if g.live == 0 {
 		return nil
 	}
-	found := h.searchGraph(g, query, k, filter)
+	found := h.searchGraph(g, query, k, max(ef, k), filter)
 	out := make([]Result, len(found))
 	for i, c := range found {
 		out[i] = toResult(g.ids[c.slot], 1-c.dist)
@@ -361,7 +368,7 @@ func (h *HNSW) Search(q []float32, k int, filter func(id string) bool) []Result 
 }
 
 // searchGraph runs with the read lock held.
-func (h *HNSW) searchGraph(g *graph, query []float32, k int, filter func(string) bool) []candidate {
+func (h *HNSW) searchGraph(g *graph, query []float32, k, ef int, filter func(string) bool) []candidate {
 	var admit func(uint32) bool
 	switch {
 	case filter != nil:
@@ -380,7 +387,7 @@ func (h *HNSW) searchGraph(g *graph, query []float32, k int, filter func(string)
 	for l := top; l > 0; l-- {
 		ep = g.greedyClosest(query, ep, l)
 	}
-	found := g.searchLayer(query, []candidate{ep}, max(h.cfg.EfSearch, k), 0, admit, seen)
+	found := g.searchLayer(query, []candidate{ep}, ef, 0, admit, seen)
 	best := found.sortedAscending()
 	if len(best) > k {
 		best = best[:k]

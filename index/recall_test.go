@@ -149,8 +149,7 @@ func TestRecallUniform(t *testing.T) {
 	}
 	truth := groundTruth(d, 10)
 	for _, ef := range []int{64, 256} {
-		h.cfg.EfSearch = ef
-		recall := recallAt(10, d.queries, truth, func(q []float32, k int) []Result { return h.Search(q, k, nil) })
+		recall := recallAt(10, d.queries, truth, func(q []float32, k int) []Result { return h.SearchEf(q, k, ef, nil) })
 		t.Logf("uniform %d x %d: recall@10 = %.4f at efSearch %d", n, d.dim, recall, ef)
 		if ef == 256 && recall < 0.8 {
 			t.Errorf("uniform recall@10 = %.4f at efSearch %d: the graph has collapsed", recall, ef)

@@ -166,10 +166,11 @@ func (sw *snapshotWriter) finish() error {
 // snapshotReader decodes values, keeping the running checksum; any short
 // read or absurd length is reported as ErrSnapshotCorrupt.
 type snapshotReader struct {
-	r   *bufio.Reader
-	crc hash.Hash32
-	buf [8]byte
-	err error
+	r     *bufio.Reader
+	crc   hash.Hash32
+	buf   [8]byte
+	chunk []byte // decode buffer for arrays, reused across calls
+	err   error
 }
 
 func (sr *snapshotReader) read(p []byte) {
@@ -207,7 +208,7 @@ func (sr *snapshotReader) str() string {
 
 // floats fills dst, decoding through a chunk buffer.
 func (sr *snapshotReader) floats(dst []float32) {
-	chunk := make([]byte, 64<<10)
+	chunk := sr.chunkBuffer()
 	for len(dst) > 0 && sr.err == nil {
 		n := min(len(dst), len(chunk)/4)
 		sr.read(chunk[:n*4])
@@ -219,7 +220,7 @@ func (sr *snapshotReader) floats(dst []float32) {
 }
 
 func (sr *snapshotReader) words(dst []uint32) {
-	chunk := make([]byte, 64<<10)
+	chunk := sr.chunkBuffer()
 	for len(dst) > 0 && sr.err == nil {
 		n := min(len(dst), len(chunk)/4)
 		sr.read(chunk[:n*4])
@@ -228,6 +229,13 @@ func (sr *snapshotReader) words(dst []uint32) {
 		}
 		dst = dst[n:]
 	}
+}
+
+func (sr *snapshotReader) chunkBuffer() []byte {
+	if sr.chunk == nil {
+		sr.chunk = make([]byte, 64<<10)
+	}
+	return sr.chunk
 }
 
 func (sr *snapshotReader) fail(why string) {
