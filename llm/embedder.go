@@ -1,6 +1,3 @@
-// Package llm holds memoryd's language-model clients: the embedders that
-// turn text into vectors (a built-in local one and an OpenAI-compatible one)
-// and, beside them, the chat models.
 package llm
 
 import (

@@ -68,6 +68,14 @@ func TestLocalQualityLoCoMo(t *testing.T) {
 		r := measureLoCoMo(t, stripped, NewLocal(0))
 		t.Logf("stripped prefix: bm25 %.3f cosine %.3f, rrf %.3f", r.bm25, r.dense, r.fused)
 	}
+	// Not the embedder's business but the engine's: dialogue turns often
+	// answer the turn before them ("What was it about?"), so indexing each
+	// memory together with the two turns before it in its session helps
+	// every method. Measured here so the engine can weigh it.
+	r = measureLoCoMo(t, withPreviousTurns(convs, 2), e)
+	t.Logf("memories with their two previous turns: bm25 %.3f, cosine %.3f, rrf %.3f, idf cosine %.3f, idf rrf %.3f",
+		r.bm25, r.dense, r.fused, r.denseIDF, r.fusedIDF)
+
 	// The sweep shows how the figures move with the vector length and with
 	// each feature family, which is what the defaults were chosen from.
 	for _, dim := range []int{256, 384, 512} {
@@ -181,6 +189,28 @@ func loadLoCoMo(t *testing.T, dir string) []locomoConv {
 		convs = append(convs, conv)
 	}
 	return convs
+}
+
+// withPreviousTurns returns convs with each memory's text followed by the
+// text of up to n turns before it in the same session.
+func withPreviousTurns(convs []locomoConv, n int) []locomoConv {
+	out := make([]locomoConv, len(convs))
+	for ci, c := range convs {
+		c.memories = slices.Clone(c.memories)
+		orig := convs[ci].memories
+		for i := range orig {
+			session := strings.Split(c.ids[i], ":")[0]
+			for k := 1; k <= n && i-k >= 0; k++ {
+				if strings.Split(c.ids[i-k], ":")[0] != session {
+					break
+				}
+				prev := orig[i-k]
+				c.memories[i] += " (context: " + prev[strings.Index(prev, "] ")+2:] + ")"
+			}
+		}
+		out[ci] = c
+	}
+	return out
 }
 
 type locomoRecall struct {

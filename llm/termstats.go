@@ -2,6 +2,10 @@ package llm
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -75,6 +79,64 @@ func (ts *TermStats) update(text string, delta int) {
 			ts.df[w.stem] = n - 1
 		}
 	}
+}
+
+// termStatsMagic starts a TermStats snapshot; its digit is the format.
+const termStatsMagic = "MDTS1\n"
+
+// ErrBadSnapshot is returned when a snapshot cannot be read.
+var ErrBadSnapshot = errors.New("llm: bad term statistics snapshot")
+
+// MarshalBinary snapshots the statistics, so that a start can load them
+// with the index instead of re-reading every document. The snapshot holds
+// the embedder's model: statistics of another model are refused on load.
+func (ts *TermStats) MarshalBinary() ([]byte, error) {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	model := ts.e.Model()
+	b := make([]byte, 0, len(termStatsMagic)+1+len(model)+16+12*len(ts.df))
+	b = append(b, termStatsMagic...)
+	b = append(b, byte(len(model)))
+	b = append(b, model...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(ts.docs))
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(ts.df)))
+	// Sorted, so that equal statistics give equal snapshots.
+	stems := slices.Sorted(maps.Keys(ts.df))
+	for _, stem := range stems {
+		b = binary.LittleEndian.AppendUint64(b, stem)
+		b = binary.LittleEndian.AppendUint32(b, ts.df[stem])
+	}
+	return b, nil
+}
+
+// UnmarshalBinary replaces the statistics with a snapshot's.
+func (ts *TermStats) UnmarshalBinary(b []byte) error {
+	if len(b) < len(termStatsMagic)+1 || string(b[:len(termStatsMagic)]) != termStatsMagic {
+		return fmt.Errorf("%w: no header", ErrBadSnapshot)
+	}
+	b = b[len(termStatsMagic):]
+	n := int(b[0])
+	if len(b) < 1+n+16 {
+		return fmt.Errorf("%w: cut short", ErrBadSnapshot)
+	}
+	if model := string(b[1 : 1+n]); model != ts.e.Model() {
+		return fmt.Errorf("%w: made by model %s, not %s", ErrBadSnapshot, model, ts.e.Model())
+	}
+	b = b[1+n:]
+	docs := binary.LittleEndian.Uint64(b)
+	count := binary.LittleEndian.Uint64(b[8:])
+	b = b[16:]
+	if docs > 1<<40 || uint64(len(b)) != 12*count {
+		return fmt.Errorf("%w: sizes do not match", ErrBadSnapshot)
+	}
+	df := make(map[uint64]uint32, count)
+	for i := range int(count) {
+		df[binary.LittleEndian.Uint64(b[12*i:])] = binary.LittleEndian.Uint32(b[12*i+8:])
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.docs, ts.df = int(docs), df
+	return nil
 }
 
 // idf is the BM25 form of inverse document frequency, which stays positive

@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"errors"
 	"testing"
 )
 
@@ -54,6 +55,44 @@ func TestEmbedQueryWeighsWordsByCorpusRarity(t *testing.T) {
 	for i := range again {
 		if again[i] != plain[i] {
 			t.Fatal("a query against an empty corpus embeds unlike a document")
+		}
+	}
+}
+
+func TestTermStatsSnapshot(t *testing.T) {
+	e := NewLocal(0)
+	ts := e.NewTermStats()
+	for _, d := range []string{"pottery class on Monday", "a pottery kiln", "the dog barked"} {
+		ts.Add(d)
+	}
+	snap, err := ts.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := e.NewTermStats()
+	if err := loaded.UnmarshalBinary(snap); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := loaded.MarshalBinary()
+	if loaded.Docs() != 3 || string(again) != string(snap) {
+		t.Fatalf("loaded %d docs, snapshot equal: %v", loaded.Docs(), string(again) == string(snap))
+	}
+	ctx := context.Background()
+	a, _ := e.EmbedQuery(ctx, "pottery dog", ts)
+	b, _ := e.EmbedQuery(ctx, "pottery dog", loaded)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatal("a query embeds differently against loaded statistics")
+		}
+	}
+
+	for name, bad := range map[string][]byte{
+		"empty":       nil,
+		"cut short":   snap[:len(snap)-3],
+		"other model": append([]byte(termStatsMagic+"\x08local-v0"), snap[len(termStatsMagic)+1+len(LocalModel):]...),
+	} {
+		if err := e.NewTermStats().UnmarshalBinary(bad); !errors.Is(err, ErrBadSnapshot) {
+			t.Errorf("%s: error %v, want ErrBadSnapshot", name, err)
 		}
 	}
 }
