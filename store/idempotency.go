@@ -53,31 +53,43 @@ func (s *Store) PutIdempotency(orgID string, mode Mode, key string, rec Idempote
 	})
 }
 
-// PurgeIdempotency drops records older than ttl across all tenants; a housekeeping call.
+// PurgeIdempotency drops records older than ttl in every tenant and the operator's;
+// a housekeeping call.
 func (s *Store) PurgeIdempotency(ttl time.Duration) (int, error) {
 	n := 0
 	cutoff := s.now().Add(-ttl)
+	purge := func(b *bolt.Bucket) error {
+		var stale [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var rec IdempotencyRecord
+			if err := unmarshal(v, &rec); err != nil || rec.CreatedAt.Before(cutoff) {
+				stale = append(stale, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := purge(tx.Bucket(bucketIdem)); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketTenants).ForEachBucket(func(orgID []byte) error {
-			t := tx.Bucket(bucketTenants).Bucket(orgID)
 			for _, mode := range []Mode{ModeLive, ModeTest} {
-				b := t.Bucket([]byte(mode)).Bucket(bucketIdem)
-				var stale [][]byte
-				err := b.ForEach(func(k, v []byte) error {
-					var rec IdempotencyRecord
-					if err := unmarshal(v, &rec); err != nil || rec.CreatedAt.Before(cutoff) {
-						stale = append(stale, append([]byte(nil), k...))
-					}
-					return nil
-				})
+				b, err := idemBucket(tx, string(orgID), mode)
 				if err != nil {
 					return err
 				}
-				for _, k := range stale {
-					if err := b.Delete(k); err != nil {
-						return err
-					}
-					n++
+				if err := purge(b); err != nil {
+					return err
 				}
 			}
 			return nil

@@ -157,3 +157,86 @@ func TestCreateMemoriesAtomic(t *testing.T) {
 		t.Fatalf("write to a missing org: %v", err)
 	}
 }
+
+// Idempotency records expire after their TTL, the operator's too.
+func TestPurgeIdempotency(t *testing.T) {
+	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s, err := Open(dir, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	org, _, _, err := s.CreateOrgWithAdminKey("o", "pro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := IdempotencyRecord{Fingerprint: "f", Status: 201, CreatedAt: now.Add(-25 * time.Hour)}
+	fresh := IdempotencyRecord{Fingerprint: "f", Status: 201, CreatedAt: now.Add(-time.Hour)}
+	for _, put := range []struct {
+		org  string
+		key  string
+		rec  IdempotencyRecord
+		mode Mode
+	}{{org.ID, "a", old, ModeLive}, {org.ID, "b", fresh, ModeLive}, {org.ID, "c", old, ModeTest}, {"", "d", old, ModeLive}} {
+		if err := s.PutIdempotency(put.org, put.mode, put.key, put.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, found, _ := s.GetIdempotency(org.ID, ModeLive, "a", 24*time.Hour); found {
+		t.Fatal("a record past its TTL is replayed")
+	}
+	n, err := s.PurgeIdempotency(24 * time.Hour)
+	if err != nil || n != 3 {
+		t.Fatalf("purged %d (%v), want 3", n, err)
+	}
+	if _, found, _ := s.GetIdempotency(org.ID, ModeLive, "b", 24*time.Hour); !found {
+		t.Fatal("a fresh record was purged")
+	}
+}
+
+// The sweeper removes expired memories in every tenant and mode, lowers the stored
+// count, and their history stays hidden.
+func TestPurgeExpired(t *testing.T) {
+	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	s, err := Open(t.TempDir(), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	org, _, _, err := s.CreateOrgWithAdminKey("o", "pro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	past, future := now.Add(-time.Minute), now.Add(time.Hour)
+	mk := func(text string, exp *time.Time) Memory {
+		return Memory{ID: NewID("mem_"), Text: text, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour), Version: 1, ExpiresAt: exp}
+	}
+	live := []Memory{mk("gone", &past), mk("stays", &future), mk("forever", nil)}
+	test := []Memory{mk("sandbox gone", &past)}
+	if err := s.CreateMemories(org.ID, ModeLive, live, Change{At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateMemories(org.ID, ModeTest, test, Change{At: now}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.PurgeExpired(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 {
+		t.Fatalf("removed from %d tenants, want 2: %+v", len(removed), removed)
+	}
+	if n, _ := s.MemoriesStored(org.ID, ModeLive); n != 2 {
+		t.Fatalf("live stored = %d, want 2", n)
+	}
+	if n, _ := s.MemoriesStored(org.ID, ModeTest); n != 0 {
+		t.Fatalf("test stored = %d, want 0", n)
+	}
+	if _, err := s.History(org.ID, ModeLive, live[0].ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("history of an expired memory: %v", err)
+	}
+	if _, err := s.GetMemory(org.ID, ModeLive, live[1].ID); err != nil {
+		t.Fatalf("unexpired memory: %v", err)
+	}
+}
