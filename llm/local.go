@@ -46,6 +46,9 @@ const DefaultLocalDim = 384
 // Words are weighed by how rare they are in spoken English (wordweights.go),
 // term frequency sublinearly. For searching, EmbedQuery can weigh query
 // words by their rarity in the searched corpus as well (termstats.go).
+//
+// A text without content words (empty, punctuation, only stop words)
+// embeds to the zero vector, which is similar to nothing.
 type LocalEmbedder struct {
 	dim     int
 	lexDim  int // the first lexDim cells hold hashed features, the rest word meaning

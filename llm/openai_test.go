@@ -405,3 +405,21 @@ func TestOpenAIRealEndpoint(t *testing.T) {
 		t.Errorf("related texts score %.3f, unrelated %.3f", related, unrelated)
 	}
 }
+
+func TestOpenAIEmptyInputSendsNothing(t *testing.T) {
+	srv := newFakeEmbeddingsServer(t)
+	e, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL + "/v1", Model: "m", Dimensions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCached(e, 10)
+	for _, emb := range []Embedder{e, c} {
+		vecs, err := emb.Embed(context.Background(), nil)
+		if err != nil || len(vecs) != 0 {
+			t.Errorf("%T: got %d vectors, error %v", emb, len(vecs), err)
+		}
+	}
+	if got := len(srv.received()); got != 0 {
+		t.Errorf("empty input sent %d requests", got)
+	}
+}
