@@ -227,10 +227,12 @@ func (e *LocalEmbedder) embedOne(s *localScratch, text string, v []float32) int 
 	}
 	lex, sem := v[:e.lexDim], v[e.lexDim:]
 	for _, t := range terms {
-		tf := float32(1)
-		if t.count > 1 {
-			tf += float32(math.Log(float64(t.count)))
-		}
+		// Sublinear term frequency. A square root rather than the usual
+		// 1+log: IEEE 754 rounds square roots exactly on every processor,
+		// while math.Log may differ in the last bit between its assembly
+		// and Go versions, and a stored vector must not depend on the
+		// machine that made it.
+		tf := float32(math.Sqrt(float64(t.count)))
 		w := float32(t.weight * tf)
 		e.add(lex, mix64(t.stem^seedWord), float32(p.word*w))
 		e.addCharGrams(s, lex, s.lower[t.start:t.end], float32(p.chars*w))
