@@ -73,6 +73,10 @@ func (c *CachedEmbedder) Dim() int      { return c.inner.Dim() }
 func (c *CachedEmbedder) Name() string  { return c.inner.Name() }
 func (c *CachedEmbedder) Model() string { return c.inner.Model() }
 
+// Unwrap returns the wrapped embedder, e.g. to reach the local embedder's
+// EmbedQuery, whose corpus-weighted vectors must not be cached.
+func (c *CachedEmbedder) Unwrap() Embedder { return c.inner }
+
 // Stats returns the counters since the cache was made.
 func (c *CachedEmbedder) Stats() CacheStats {
 	c.mu.Lock()

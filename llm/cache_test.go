@@ -150,6 +150,9 @@ func TestCachedKeysByModel(t *testing.T) {
 	if a.key("same text") == b.key("same text") {
 		t.Error("two models share a cache key for one text")
 	}
+	if _, ok := b.Unwrap().(*LocalEmbedder); !ok || IDOf(b) != IDOf(b.Unwrap()) {
+		t.Error("the cache does not show the embedder it wraps")
+	}
 }
 
 func TestCachedPassesUsageOfMissesOnly(t *testing.T) {
