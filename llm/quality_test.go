@@ -24,7 +24,9 @@ import (
 // rank (k = 60), the simplest fusion the memory engine can start from.
 //
 // The dataset is not part of the repository: set MEMORYD_LOCOMO_DIR to a
-// folder of LoCoMo conversation files to run it.
+// folder of LoCoMo conversation files to run it, and MEMORYD_LOCOMO_SWEEP=1
+// as well for the figures of the alternatives the defaults were chosen
+// among (about 20 s).
 func TestLocalQualityLoCoMo(t *testing.T) {
 	dir := os.Getenv("MEMORYD_LOCOMO_DIR")
 	if dir == "" {
@@ -52,21 +54,6 @@ func TestLocalQualityLoCoMo(t *testing.T) {
 
 	if os.Getenv("MEMORYD_LOCOMO_SWEEP") == "" {
 		return
-	}
-	if os.Getenv("MEMORYD_LOCOMO_STRIP") != "" {
-		stripped := make([]locomoConv, len(convs))
-		for i, c := range convs {
-			c2 := c
-			c2.memories = nil
-			for _, m := range c.memories {
-				m = m[strings.Index(m, "] ")+2:]
-				m = m[strings.Index(m, ": ")+2:]
-				c2.memories = append(c2.memories, m)
-			}
-			stripped[i] = c2
-		}
-		r := measureLoCoMo(t, stripped, NewLocal(0))
-		t.Logf("stripped prefix: bm25 %.3f cosine %.3f, rrf %.3f", r.bm25, r.dense, r.fused)
 	}
 	// Not the embedder's business but the engine's: dialogue turns often
 	// answer the turn before them ("What was it about?"), so indexing each
