@@ -20,6 +20,7 @@ import (
 
 	"memoryd/api"
 	"memoryd/config"
+	"memoryd/llm"
 	"memoryd/memory"
 	"memoryd/meter"
 	"memoryd/store"
@@ -138,8 +139,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	emb, err := newEmbedder(cfg.Embedder)
+	if err != nil {
+		return err
+	}
+	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries})
 	mtr := meter.New(cfg, st, log, nil)
-	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: memory.New(st, nil), Meter: mtr, Log: log})
+	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Log: log})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return err
@@ -168,6 +174,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
+	// Indexes load while the server already answers; /readyz says when they are in.
+	go func() {
+		start := time.Now()
+		if err := engine.LoadAll(); err != nil {
+			log.Error("load indexes", "err", err)
+			return
+		}
+		srv.SetReady()
+		log.Info("indexes loaded", "duration", time.Since(start).Round(time.Millisecond), "embedder", emb.Name(), "model", emb.Model())
+	}()
 	fmt.Fprintf(stdout, "memoryd %s listening on http://%s (data: %s)\n", version, ln.Addr(), cfg.Storage.DataDir)
 	if cfg.Admin.Token == "" {
 		log.Info("operator API disabled: set admin.token or MEMORYD_ADMIN_TOKEN to enable /v1/admin")
@@ -181,6 +197,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.Duration)
+	srv.SetShuttingDown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
 	defer cancel()
 	err = httpSrv.Shutdown(shutdownCtx)
@@ -191,6 +208,24 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newEmbedder builds the configured embedder, behind a cache so identical texts are
+// embedded once.
+func newEmbedder(c config.Embedder) (llm.Embedder, error) {
+	switch c.Provider {
+	case "openai":
+		e, err := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: c.BaseURL, APIKey: c.APIKey, Model: c.Model,
+			Dimensions: c.Dimensions, BatchSize: c.BatchSize, MaxRetries: c.MaxRetries, Timeout: c.Timeout.Duration})
+		if err != nil {
+			return nil, err
+		}
+		return llm.NewCached(e, c.CacheEntries), nil
+	default:
+		// The local embedder is fast enough that a cache would cost more than it saves,
+		// and the engine needs it unwrapped for corpus-weighted queries.
+		return llm.NewLocal(c.Dimensions), nil
+	}
 }
 
 // bootstrap creates the default org on an empty data folder and prints its admin key,

@@ -189,6 +189,7 @@ func (s *Server) adminDeleteOrg(w http.ResponseWriter, r *http.Request) error {
 		return orgErr(err)
 	}
 	s.meter.Forget(id)
+	s.engine.Forget(id)
 	respond(w, r, http.StatusOK, map[string]any{"id": id, "deleted": true})
 	return nil
 }

@@ -164,8 +164,11 @@ func (s *Server) createMemory(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return e
 	}
+	if e := s.checkEmbeddings(r, 1); e != nil {
+		return e
+	}
 	ch := s.writeChange(r, "api", http.StatusCreated)
-	mems, err := s.engine.Create(caller(r).tenant(), []memory.NewMemory{nm}, ch)
+	mems, err := s.engine.Create(r.Context(), caller(r).tenant(), []memory.NewMemory{nm}, ch)
 	if err != nil {
 		return s.writeErr(r, err)
 	}
@@ -195,8 +198,11 @@ func (s *Server) batchCreateMemories(w http.ResponseWriter, r *http.Request) err
 		}
 		items[i] = nm
 	}
+	if e := s.checkEmbeddings(r, len(items)); e != nil {
+		return e
+	}
 	ch := s.writeChange(r, "batch", http.StatusCreated)
-	mems, err := s.engine.Create(caller(r).tenant(), items, ch)
+	mems, err := s.engine.Create(r.Context(), caller(r).tenant(), items, ch)
 	if err != nil {
 		return s.writeErr(r, err)
 	}
@@ -214,6 +220,15 @@ func memoryID(r *http.Request) (string, *Error) {
 	return id, nil
 }
 
+// checkEmbeddings refuses, with 402, work that would pass a hard cap on embeddings.
+func (s *Server) checkEmbeddings(r *http.Request, n int) *Error {
+	p := caller(r)
+	if d := s.meter.Check(p.org, p.key.Mode, "embeddings", int64(n)); d != nil {
+		return errQuota(d.Metric, d.Limit, d.Used)
+	}
+	return nil
+}
+
 // writeErr maps a failed create: a quota cap is a 402 that wrote nothing.
 func (s *Server) writeErr(r *http.Request, err error) error {
 	if errors.Is(err, memory.ErrQuotaStored) {
@@ -221,7 +236,7 @@ func (s *Server) writeErr(r *http.Request, err error) error {
 		used, _ := s.store.MemoriesStored(p.org.ID, p.key.Mode)
 		return errQuota("memories_stored", meter.HardCap(s.cfg, p.org, "memories_stored"), used)
 	}
-	return err
+	return upstreamErr(err)
 }
 
 func memoryErr(err error) error {
@@ -359,10 +374,15 @@ func (s *Server) updateMemory(w http.ResponseWriter, r *http.Request) error {
 	if p.Text == nil && p.Metadata == nil && !b.ExpiresAt.Set {
 		return invalid("", "Send at least one of text, metadata or expires_at")
 	}
+	if p.Text != nil {
+		if e := s.checkEmbeddings(r, 1); e != nil {
+			return e
+		}
+	}
 	ch := s.writeChange(r, "api", http.StatusOK)
-	m, err := s.engine.Update(caller(r).tenant(), id, p, ch)
+	m, err := s.engine.Update(r.Context(), caller(r).tenant(), id, p, ch)
 	if err != nil {
-		return memoryErr(err)
+		return upstreamErr(memoryErr(err))
 	}
 	s.committed(r, ch)
 	respond(w, r, http.StatusOK, viewMemory(m))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"memoryd/config"
@@ -38,7 +39,6 @@ type Store interface {
 	PurgeIdempotency(ttl time.Duration) (int, error)
 
 	MemoriesStored(orgID string, mode store.Mode) (int64, error)
-	PurgeExpired(now time.Time) ([]store.Expired, error)
 	PurgeUsageEvents(cutoff time.Time) (int, error)
 	Rollups(orgID string, mode store.Mode, gran, dim string, from, to time.Time) ([]store.RollupRow, error)
 }
@@ -55,7 +55,15 @@ type Server struct {
 	keys      keyCache
 	idemLocks keyedLocks
 	handler   http.Handler
+	ready     atomic.Bool // indexes loaded
+	stopping  atomic.Bool // shutdown begun
 }
+
+// SetReady marks the indexes loaded: /readyz answers 200 from now on.
+func (s *Server) SetReady() { s.ready.Store(true) }
+
+// SetShuttingDown makes /readyz answer 503, so a load balancer drains this server.
+func (s *Server) SetShuttingDown() { s.stopping.Store(true) }
 
 // Deps are the Server's collaborators, built in main.go.
 type Deps struct {
@@ -95,6 +103,9 @@ func (s *Server) routes() http.Handler {
 	h("DELETE /v1/memories/{id}", s.withKey("delete", s.deleteMemory))
 	h("GET /v1/memories/{id}/history", s.withKey("read", s.memoryHistory))
 	h("POST /v1/batch/memories", s.withKey("write", s.batchCreateMemories))
+	h("POST /v1/retrieve", s.withKey("read", s.retrieve))
+	h("POST /v1/query", s.withKey("read", s.retrieve))
+	h("POST /v1/query/answer", s.withKey("read", s.queryAnswer))
 
 	h("GET /v1/usage", s.withKey("read", s.getUsage))
 	h("GET /v1/usage/history", s.withKey("read", s.usageHistory))
@@ -114,6 +125,17 @@ func (s *Server) routes() http.Handler {
 
 	h("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		respond(w, r, http.StatusOK, map[string]any{"status": "ok"})
+	}))
+
+	h("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case s.stopping.Load():
+			fail(w, r, newError(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "The server is shutting down", nil))
+		case !s.ready.Load():
+			fail(w, r, newError(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "Indexes are still loading", nil))
+		default:
+			respond(w, r, http.StatusOK, map[string]any{"status": "ready"})
+		}
 	}))
 
 	h("/", s.noRoute(mux))
@@ -179,13 +201,12 @@ func (s *Server) Run(ctx context.Context) {
 // sweepExpired removes memories whose expiry has passed (reads already hide them), so
 // they stop counting as stored.
 func (s *Server) sweepExpired() {
-	removed, err := s.store.PurgeExpired(s.now())
+	n, err := s.engine.SweepExpired()
 	if err != nil {
 		s.log.Error("sweep expired memories", "err", err)
-		return
 	}
-	for _, ex := range removed {
-		s.log.Info("expired memories removed", "org_id", ex.OrgID, "mode", ex.Mode, "count", len(ex.IDs))
+	if n > 0 {
+		s.log.Info("expired memories removed", "count", n)
 	}
 }
 

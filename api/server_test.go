@@ -46,6 +46,7 @@ func newTestServerTB(t testing.TB, engineStore func(*store.Store) memory.Store) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	org, _, key, err := st.CreateOrgWithAdminKey("t", "enterprise")
 	if err != nil {
 		t.Fatal(err)
@@ -54,8 +55,7 @@ func newTestServerTB(t testing.TB, engineStore func(*store.Store) memory.Store) 
 	if _, err := st.UpdateOrg(org.ID, func(o *store.Org) error { o.Limits.RequestsPerMinute = &high; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := New(Deps{Config: config.Default(), Store: st, Engine: memory.New(engineStore(st), nil),
+	srv := New(Deps{Config: config.Default(), Store: st, Engine: memory.New(engineStore(st), memory.Options{Log: log}),
 		Meter: meter.New(config.Default(), st, log, nil), Log: log})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)

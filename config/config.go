@@ -25,6 +25,7 @@ type Config struct {
 	Log      Log             `toml:"log"`
 	Defaults DefaultOrg      `toml:"defaults"`
 	Meter    Meter           `toml:"meter"`
+	Embedder Embedder        `toml:"embedder"`
 	Plans    map[string]Plan `toml:"plans"`
 	// Models prices model calls for the internal cost of each request, in USD per
 	// million tokens, keyed by model name.
@@ -38,6 +39,22 @@ type Meter struct {
 	FlushInterval Duration `toml:"flush_interval"`
 	// EventRetention is how long per-request usage events are kept; rollups are kept.
 	EventRetention Duration `toml:"event_retention"`
+}
+
+// Embedder chooses how memories are embedded: the built-in local embedder (offline,
+// the default) or any OpenAI-compatible /v1/embeddings endpoint.
+type Embedder struct {
+	Provider   string   `toml:"provider"` // "local" or "openai"
+	BaseURL    string   `toml:"base_url"`
+	APIKey     string   `toml:"api_key"`
+	Model      string   `toml:"model"`
+	Dimensions int      `toml:"dimensions"`
+	BatchSize  int      `toml:"batch_size"`
+	MaxRetries int      `toml:"max_retries"`
+	Timeout    Duration `toml:"timeout"`
+	// CacheEntries bounds the cache of embeddings by text (identical texts are embedded
+	// once) and the retrieval response cache.
+	CacheEntries int `toml:"cache_entries"`
 }
 
 // ModelPrice is what a model costs the operator.
@@ -140,6 +157,8 @@ func Default() Config {
 		Log:      Log{Format: "text", Level: "info"},
 		Defaults: DefaultOrg{OrgName: "default", OrgPlan: "enterprise"},
 		Meter:    Meter{FlushInterval: Duration{time.Second}, EventRetention: Duration{90 * 24 * time.Hour}},
+		Embedder: Embedder{Provider: "local", BaseURL: "https://api.openai.com/v1", Model: "text-embedding-3-small",
+			Dimensions: 384, BatchSize: 100, MaxRetries: 3, Timeout: Duration{30 * time.Second}, CacheEntries: 10000},
 		Plans: map[string]Plan{
 			"free": {RequestsPerMinute: 10, RequestsPerDay: 100, Concurrent: 2, Monthly: map[string]int64{
 				"memories_stored": 100, "api_calls": 1_000, "tokens": 100_000, "embeddings": 1_000}},
@@ -207,6 +226,18 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("config: log.format %q is not text or json", c.Log.Format)
+	}
+	switch c.Embedder.Provider {
+	case "local":
+	case "openai":
+		if c.Embedder.Model == "" || c.Embedder.BaseURL == "" {
+			return errors.New("config: embedder.model and embedder.base_url are required for the openai provider")
+		}
+	default:
+		return fmt.Errorf("config: embedder.provider %q is not local or openai", c.Embedder.Provider)
+	}
+	if c.Embedder.Dimensions < 8 || c.Embedder.Dimensions > 4096 {
+		return errors.New("config: embedder.dimensions must be from 8 to 4096")
 	}
 	if c.Meter.FlushInterval.Duration <= 0 || c.Meter.FlushInterval.Duration > time.Second {
 		return errors.New("config: meter.flush_interval must be more than 0 and at most 1s")

@@ -4,10 +4,14 @@
 package memory
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"sync"
 	"time"
 
+	"memoryd/llm"
 	"memoryd/store"
 )
 
@@ -24,6 +28,10 @@ type Store interface {
 	DeleteMemory(orgID string, mode store.Mode, id string, ch store.Change) error
 	DeleteMemories(orgID string, mode store.Mode, sc store.Scope, ch store.Change) ([]string, error)
 	History(orgID string, mode store.Mode, id string) ([]store.HistoryEvent, error)
+	ScanIndexed(orgID string, mode store.Mode, fn func(m *store.Memory, model string, vec []float32) error) (uint64, error)
+	Tenants() ([]store.TenantRef, error)
+	SetVectors(orgID string, mode store.Mode, model string, vecs map[string][]float32) (int, error)
+	PurgeExpired(now time.Time) ([]store.Expired, error)
 }
 
 // Tenant names whose data a call touches.
@@ -32,18 +40,87 @@ type Tenant struct {
 	Mode  store.Mode
 }
 
-// Engine runs memory operations for every tenant.
+// Engine runs memory operations for every tenant and keeps each tenant's search index
+// in step with the store.
 type Engine struct {
-	store Store
-	now   func() time.Time
+	store    Store
+	embedder llm.Embedder
+	local    *llm.LocalEmbedder // set when the embedder is the built-in one
+	log      *slog.Logger
+	now      func() time.Time
+	tenants  sync.Map // Tenant → *tenantIndex
+	cache    *responseCache
 }
 
-// New returns an engine over st. now may be nil for the wall clock.
-func New(st Store, now func() time.Time) *Engine {
-	if now == nil {
-		now = time.Now
+// Options are the engine's collaborators; zero values pick the defaults (the local
+// embedder, the default logger, the wall clock).
+type Options struct {
+	Embedder llm.Embedder
+	Log      *slog.Logger
+	Now      func() time.Time
+	// CacheEntries bounds the retrieval response cache (default 4096; negative: off).
+	CacheEntries int
+}
+
+// DefaultDim is the local embedder's vector length.
+const DefaultDim = 384
+
+// New returns an engine over st.
+func New(st Store, opt Options) *Engine {
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
-	return &Engine{store: st, now: now}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Embedder == nil {
+		opt.Embedder = llm.NewLocal(DefaultDim)
+	}
+	if opt.CacheEntries == 0 {
+		opt.CacheEntries = 4096
+	}
+	e := &Engine{store: st, embedder: opt.Embedder, log: opt.Log, now: opt.Now, cache: newResponseCache(opt.CacheEntries)}
+	e.local, _ = opt.Embedder.(*llm.LocalEmbedder)
+	return e
+}
+
+// Embedder is the engine's embedder.
+func (e *Engine) Embedder() llm.Embedder { return e.embedder }
+
+// LoadAll loads every tenant's index, as at start; requests to a tenant not yet loaded
+// wait for it.
+func (e *Engine) LoadAll() error {
+	tenants, err := e.store.Tenants()
+	if err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if _, err := e.tenant(Tenant{OrgID: t.OrgID, Mode: t.Mode}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Forget drops the indexes of an org that was deleted.
+func (e *Engine) Forget(orgID string) {
+	for _, mode := range []store.Mode{store.ModeLive, store.ModeTest} {
+		e.tenants.Delete(Tenant{OrgID: orgID, Mode: mode})
+	}
+}
+
+// billedTokens is what an embedding call counts as model tokens: the provider's
+// count; the built-in embedder is no model provider and counts none.
+func (e *Engine) billedTokens(u llm.Usage) int64 {
+	if e.local != nil {
+		return 0
+	}
+	return int64(u.PromptTokens)
+}
+
+// embed embeds texts, returning their vectors and what it cost.
+func (e *Engine) embed(ctx context.Context, texts []string) ([][]float32, llm.Usage, error) {
+	return llm.EmbedWithUsage(ctx, e.embedder, texts)
 }
 
 // NewMemory is a memory to create; the engine assigns id, times and version.
@@ -76,7 +153,23 @@ func mapErr(err error) error {
 
 // Create stores the memories in one transaction (all or none) and returns them. ch
 // says who writes and carries the request's usage event and quota.
-func (e *Engine) Create(t Tenant, items []NewMemory, ch store.Change) ([]store.Memory, error) {
+func (e *Engine) Create(ctx context.Context, t Tenant, items []NewMemory, ch store.Change) ([]store.Memory, error) {
+	ti, err := e.tenant(t)
+	if err != nil {
+		return nil, err
+	}
+	texts := make([]string, len(items))
+	for i, it := range items {
+		texts[i] = it.Text
+	}
+	vecs, usage, err := e.embed(ctx, texts)
+	if err != nil {
+		return nil, err
+	}
+	if ch.Usage != nil {
+		ch.Usage.Embeddings += int64(len(texts))
+		ch.Usage.TokensIn += e.billedTokens(usage)
+	}
 	now := e.now().UTC()
 	ch.At = now
 	mems := make([]store.Memory, len(items))
@@ -85,10 +178,14 @@ func (e *Engine) Create(t Tenant, items []NewMemory, ch store.Change) ([]store.M
 			ID: store.NewID("mem_"), Text: it.Text, Metadata: it.Metadata,
 			UserID: it.UserID, AgentID: it.AgentID, SessionID: it.SessionID,
 			CreatedAt: now, UpdatedAt: now, Version: 1, ExpiresAt: it.ExpiresAt,
+			Vector: vecs[i], VectorModel: e.embedder.Model(),
 		}
 	}
 	if err := e.store.CreateMemories(t.OrgID, t.Mode, mems, ch); err != nil {
 		return nil, err
+	}
+	for i := range mems {
+		ti.put(&mems[i])
 	}
 	return mems, nil
 }
@@ -106,11 +203,28 @@ func (e *Engine) List(t Tenant, sc store.Scope, after string, limit int) ([]stor
 }
 
 // Update applies the patch, bumping the version and keeping the old text in history.
-func (e *Engine) Update(t Tenant, id string, p Patch, ch store.Change) (store.Memory, error) {
+func (e *Engine) Update(ctx context.Context, t Tenant, id string, p Patch, ch store.Change) (store.Memory, error) {
+	ti, err := e.tenant(t)
+	if err != nil {
+		return store.Memory{}, err
+	}
+	var vec []float32
+	if p.Text != nil {
+		vecs, usage, err := e.embed(ctx, []string{*p.Text})
+		if err != nil {
+			return store.Memory{}, err
+		}
+		vec = vecs[0]
+		if ch.Usage != nil {
+			ch.Usage.Embeddings++
+			ch.Usage.TokensIn += e.billedTokens(usage)
+		}
+	}
 	ch.At = e.now().UTC()
 	m, err := e.store.UpdateMemory(t.OrgID, t.Mode, id, ch, func(m *store.Memory) error {
-		if p.Text != nil {
+		if p.Text != nil && *p.Text != m.Text {
 			m.Text = *p.Text
+			m.Vector, m.VectorModel = vec, e.embedder.Model()
 		}
 		if p.Metadata != nil {
 			m.Metadata = p.Metadata
@@ -122,20 +236,60 @@ func (e *Engine) Update(t Tenant, id string, p Patch, ch store.Change) (store.Me
 		}
 		return nil
 	})
-	return m, mapErr(err)
+	if err != nil {
+		return m, mapErr(err)
+	}
+	ti.put(&m)
+	return m, nil
 }
 
 // Delete removes one memory.
 func (e *Engine) Delete(t Tenant, id string, ch store.Change) error {
+	ti, err := e.tenant(t)
+	if err != nil {
+		return err
+	}
 	ch.At = e.now().UTC()
-	return mapErr(e.store.DeleteMemory(t.OrgID, t.Mode, id, ch))
+	if err := e.store.DeleteMemory(t.OrgID, t.Mode, id, ch); err != nil {
+		return mapErr(err)
+	}
+	ti.remove(id)
+	return nil
 }
 
 // DeleteMany removes every memory in scope and returns how many.
 func (e *Engine) DeleteMany(t Tenant, sc store.Scope, ch store.Change) (int, error) {
+	ti, err := e.tenant(t)
+	if err != nil {
+		return 0, err
+	}
 	ch.At = e.now().UTC()
 	ids, err := e.store.DeleteMemories(t.OrgID, t.Mode, sc, ch)
-	return len(ids), mapErr(err)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	for _, id := range ids {
+		ti.remove(id)
+	}
+	return len(ids), nil
+}
+
+// SweepExpired deletes memories whose expiry passed (reads already hide them) and
+// takes them out of the indexes; it returns how many.
+func (e *Engine) SweepExpired() (int, error) {
+	removed, err := e.store.PurgeExpired(e.now())
+	n := 0
+	for _, ex := range removed {
+		if v, ok := e.tenants.Load(Tenant{OrgID: ex.OrgID, Mode: ex.Mode}); ok {
+			ti := v.(*tenantIndex)
+			<-ti.loaded
+			for _, id := range ex.IDs {
+				ti.remove(id)
+			}
+		}
+		n += len(ex.IDs)
+	}
+	return n, err
 }
 
 // History returns a memory's events, oldest first.

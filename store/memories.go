@@ -20,6 +20,11 @@ type Memory struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 	Version   int             `json:"version"`
 	ExpiresAt *time.Time      `json:"expires_at,omitempty"`
+
+	// Vector is the text's embedding and VectorModel the model that made it. They are
+	// stored apart from the memory's record and set only where a caller needs them.
+	Vector      []float32 `json:"-"`
+	VectorModel string    `json:"-"`
 }
 
 // Expired reports whether the memory's expiry has passed at now.
@@ -109,12 +114,18 @@ func (s *Store) CreateMemories(orgID string, mode Mode, mems []Memory, ch Change
 			if err := putJSON(b, []byte(mems[i].ID), mems[i]); err != nil {
 				return err
 			}
+			if err := putVector(mb, &mems[i]); err != nil {
+				return err
+			}
 			ev := HistoryEvent{Event: "ADD", Text: mems[i].Text, At: ch.At, Source: ch.Source, JobID: ch.JobID}
 			if err := appendHistory(hist, mems[i].ID, ev); err != nil {
 				return err
 			}
 		}
 		if err := addStored(mb, int64(len(mems))); err != nil {
+			return err
+		}
+		if err := bumpSeq(mb); err != nil {
 			return err
 		}
 		return ch.commit(tx, len(mems))
@@ -191,10 +202,12 @@ func (s *Store) ListMemories(orgID string, mode Mode, sc Scope, after string, li
 func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn func(*Memory) error) (Memory, error) {
 	var m Memory
 	err := s.db.Batch(func(tx *bolt.Tx) error {
-		b, hist, err := memoryBuckets(tx, orgID, mode)
+		mb, err := modeBucket(tx, orgID, mode)
 		if err != nil {
 			return err
 		}
+		b, hist := mb.Bucket(bucketMemories), mb.Bucket(bucketHistory)
+		m = Memory{}
 		ok, err := getJSON(b, []byte(id), &m)
 		if err != nil {
 			return err
@@ -211,6 +224,12 @@ func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn f
 		if err := putJSON(b, []byte(id), m); err != nil {
 			return err
 		}
+		if err := putVector(mb, &m); err != nil {
+			return err
+		}
+		if err := bumpSeq(mb); err != nil {
+			return err
+		}
 		if err := appendHistory(hist, id, HistoryEvent{Event: "UPDATE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID}); err != nil {
 			return err
 		}
@@ -222,10 +241,11 @@ func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn f
 // DeleteMemory removes a live memory and records a DELETE event.
 func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
-		b, hist, err := memoryBuckets(tx, orgID, mode)
+		mb, err := modeBucket(tx, orgID, mode)
 		if err != nil {
 			return err
 		}
+		b := mb.Bucket(bucketMemories)
 		var m Memory
 		ok, err := getJSON(b, []byte(id), &m)
 		if err != nil {
@@ -234,10 +254,9 @@ func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) erro
 		if !ok || m.Expired(ch.At) {
 			return ErrNotFound
 		}
-		if err := deleteMemory(b, hist, &m, ch); err != nil {
+		if err := deleteMemory(mb, &m, ch); err != nil {
 			return err
 		}
-		mb, _ := modeBucket(tx, orgID, mode)
 		if err := addStored(mb, -1); err != nil {
 			return err
 		}
@@ -245,10 +264,18 @@ func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) erro
 	})
 }
 
-func deleteMemory(b, hist *bolt.Bucket, m *Memory, ch Change) error {
-	if err := b.Delete([]byte(m.ID)); err != nil {
+// deleteMemory removes m from its mode bucket mb, with its vector, and records DELETE.
+func deleteMemory(mb *bolt.Bucket, m *Memory, ch Change) error {
+	if err := mb.Bucket(bucketMemories).Delete([]byte(m.ID)); err != nil {
 		return err
 	}
+	if err := deleteVector(mb, m.ID); err != nil {
+		return err
+	}
+	if err := bumpSeq(mb); err != nil {
+		return err
+	}
+	hist := mb.Bucket(bucketHistory)
 	prev := m.Text
 	return appendHistory(hist, m.ID, HistoryEvent{Event: "DELETE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID})
 }
@@ -259,10 +286,11 @@ func (s *Store) DeleteMemories(orgID string, mode Mode, sc Scope, ch Change) ([]
 	var ids []string
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		ids = ids[:0] // Batch may run this again after another write of the batch failed
-		b, hist, err := memoryBuckets(tx, orgID, mode)
+		mb, err := modeBucket(tx, orgID, mode)
 		if err != nil {
 			return err
 		}
+		b := mb.Bucket(bucketMemories)
 		var doomed []Memory
 		err = b.ForEach(func(_, v []byte) error {
 			var m Memory
@@ -278,12 +306,11 @@ func (s *Store) DeleteMemories(orgID string, mode Mode, sc Scope, ch Change) ([]
 			return err
 		}
 		for i := range doomed {
-			if err := deleteMemory(b, hist, &doomed[i], ch); err != nil {
+			if err := deleteMemory(mb, &doomed[i], ch); err != nil {
 				return err
 			}
 			ids = append(ids, doomed[i].ID)
 		}
-		mb, _ := modeBucket(tx, orgID, mode)
 		if err := addStored(mb, -int64(len(ids))); err != nil {
 			return err
 		}
@@ -312,7 +339,7 @@ func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
 				if err != nil {
 					continue
 				}
-				b, hist := mb.Bucket(bucketMemories), mb.Bucket(bucketHistory)
+				b := mb.Bucket(bucketMemories)
 				var doomed []Memory
 				err = b.ForEach(func(_, v []byte) error {
 					var m Memory
@@ -332,7 +359,7 @@ func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
 				}
 				ex := Expired{OrgID: string(orgID), Mode: mode}
 				for i := range doomed {
-					if err := deleteMemory(b, hist, &doomed[i], ch); err != nil {
+					if err := deleteMemory(mb, &doomed[i], ch); err != nil {
 						return err
 					}
 					ex.IDs = append(ex.IDs, doomed[i].ID)

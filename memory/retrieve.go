@@ -1,0 +1,214 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"memoryd/index"
+	"memoryd/llm"
+	"memoryd/store"
+)
+
+// Query asks for the memories most relevant to a context.
+type Query struct {
+	Context   string
+	Max       int     // 1–100
+	Threshold float32 // 0–1: answers below it are dropped
+	Scope     store.Scope
+	// Metadata filters: each key must equal the value, or be one of In[key].
+	MetadataEq                  map[string]any
+	MetadataIn                  map[string][]any
+	CreatedAfter, CreatedBefore *time.Time
+}
+
+// Hit is a retrieved memory with its relevance in 0–1.
+type Hit struct {
+	Memory    store.Memory
+	Relevance float32
+}
+
+// Result is a retrieval's answer and the work it did, for metering.
+type Result struct {
+	Hits       []Hit
+	Embeddings int // texts embedded (0 when the query vector came from the cache)
+	Tokens     int // tokens the embedder reported
+	Cached     bool
+}
+
+// Ranking, in words: vector and keyword candidates are fused by reciprocal rank
+// (each list contributes 1/(rrfK + rank)), and relevance is the fused score divided by
+// the best score possible (first in both lists), so it lies in 0–1: 1 means ranked
+// first by meaning and by words; 0.5 means first by one of them only.
+const (
+	rrfK           = 60
+	candidateFloor = 50 // candidates taken from each list, at least
+)
+
+// Retrieve finds the memories of tenant t most relevant to q. It never calls a
+// language model; the query is embedded (locally by default).
+func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error) {
+	ti, err := e.tenant(t)
+	if err != nil {
+		return Result{}, err
+	}
+	ti.mu.RLock()
+	gen := ti.gen
+	ti.mu.RUnlock()
+	key := cacheKey(t, gen, q)
+	if hits, ok := e.cache.get(key); ok {
+		if fresh, ok := e.reload(t, hits); ok {
+			return Result{Hits: fresh, Cached: true}, nil
+		}
+	}
+
+	var qvec []float32
+	var usage llm.Usage
+	if e.local != nil {
+		qvec, err = e.local.EmbedQuery(ctx, q.Context, ti.stats)
+	} else {
+		var vecs [][]float32
+		vecs, usage, err = llm.EmbedWithUsage(ctx, e.embedder, []string{q.Context})
+		if err == nil {
+			qvec = vecs[0]
+		}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+
+	now := e.now()
+	k := max(candidateFloor, 5*q.Max)
+	ti.mu.RLock()
+	filter := func(id string) bool {
+		d := ti.docs[id]
+		return d != nil && q.admits(d, now)
+	}
+	vres := ti.vec.Search(qvec, k, filter)
+	kres := ti.kw.Search(q.Context, k, filter)
+	ti.mu.RUnlock()
+
+	ranked := fuse(vres, kres)
+	var ids []string
+	var rel []float32
+	for _, r := range ranked {
+		if r.score < q.Threshold {
+			break
+		}
+		ids = append(ids, r.id)
+		rel = append(rel, r.score)
+	}
+	hits, err := e.fetch(t, ids, rel, q.Max)
+	if err != nil {
+		return Result{}, err
+	}
+	e.cache.put(key, hits)
+	return Result{Hits: hits, Embeddings: 1, Tokens: int(e.billedTokens(usage))}, nil
+}
+
+// admits reports whether a memory passes the query's scope and filters.
+func (q *Query) admits(d *doc, now time.Time) bool {
+	if (q.Scope.UserID != "" && d.userID != q.Scope.UserID) ||
+		(q.Scope.AgentID != "" && d.agentID != q.Scope.AgentID) ||
+		(q.Scope.SessionID != "" && d.sessionID != q.Scope.SessionID) {
+		return false
+	}
+	if d.expiresAt != nil && !now.Before(*d.expiresAt) {
+		return false
+	}
+	if q.CreatedAfter != nil && !d.createdAt.After(*q.CreatedAfter) {
+		return false
+	}
+	if q.CreatedBefore != nil && !d.createdAt.Before(*q.CreatedBefore) {
+		return false
+	}
+	for k, want := range q.MetadataEq {
+		got, ok := d.metadata[k]
+		if !ok || !jsonEqual(got, want) {
+			return false
+		}
+	}
+	for k, set := range q.MetadataIn {
+		got, ok := d.metadata[k]
+		if !ok || !slices.ContainsFunc(set, func(v any) bool { return jsonEqual(got, v) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonEqual compares decoded JSON scalars (numbers as float64).
+func jsonEqual(a, b any) bool {
+	switch x := a.(type) {
+	case string, bool, nil, float64:
+		return a == b
+	default:
+		return fmt.Sprint(x) == fmt.Sprint(b)
+	}
+}
+
+type scored struct {
+	id    string
+	score float32
+}
+
+// fuse ranks the union of both lists by reciprocal rank fusion, with scores scaled so
+// that first place in both lists is 1.
+func fuse(vres, kres []index.Result) []scored {
+	best := float32(2.0 / (rrfK + 1))
+	acc := map[string]float32{}
+	for i, r := range vres {
+		acc[r.ID] += 1 / float32(rrfK+i+1)
+	}
+	for i, r := range kres {
+		acc[r.ID] += 1 / float32(rrfK+i+1)
+	}
+	out := make([]scored, 0, len(acc))
+	for id, s := range acc {
+		out = append(out, scored{id, s / best})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].score != out[j].score {
+			return out[i].score > out[j].score
+		}
+		return out[i].id > out[j].id // newer first on ties
+	})
+	return out
+}
+
+// fetch reads ranked ids from the store, dropping any deleted or expired since the
+// search, until max memories are found.
+func (e *Engine) fetch(t Tenant, ids []string, rel []float32, max int) ([]Hit, error) {
+	hits := make([]Hit, 0, min(max, len(ids)))
+	for i, id := range ids {
+		if len(hits) == max {
+			break
+		}
+		m, err := e.store.GetMemory(t.OrgID, t.Mode, id)
+		if err != nil {
+			if mapErr(err) == ErrNotFound {
+				continue
+			}
+			return nil, err
+		}
+		hits = append(hits, Hit{Memory: m, Relevance: rel[i]})
+	}
+	return hits, nil
+}
+
+// reload re-reads cached hits from the store, so a cached answer never shows a memory
+// deleted or expired since (the cache key changes on every write, but expiry needs no
+// write).
+func (e *Engine) reload(t Tenant, hits []Hit) ([]Hit, bool) {
+	out := make([]Hit, 0, len(hits))
+	for _, h := range hits {
+		m, err := e.store.GetMemory(t.OrgID, t.Mode, h.Memory.ID)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, Hit{Memory: m, Relevance: h.Relevance})
+	}
+	return out, true
+}
