@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -421,5 +422,31 @@ func TestOpenAIEmptyInputSendsNothing(t *testing.T) {
 	}
 	if got := len(srv.received()); got != 0 {
 		t.Errorf("empty input sent %d requests", got)
+	}
+}
+
+// An endpoint that answers with vectors of another length than configured is an
+// error, never a vector silently stored at the wrong size.
+func TestOpenAIDimensionMismatch(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Input []string `json:"input"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		data := make([]map[string]any, len(req.Input))
+		for i := range req.Input {
+			data[i] = map[string]any{"object": "embedding", "index": i, "embedding": fakeVector(req.Input[i], 12)}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data, "model": "m",
+			"usage": map[string]int{"prompt_tokens": 3, "total_tokens": 3}})
+	}))
+	defer srv.Close()
+	e, err := NewOpenAI(fastRetries(OpenAIConfig{BaseURL: srv.URL + "/v1", Model: "m", Dimensions: 16}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Embed(context.Background(), []string{"a", "b"})
+	if err == nil || !strings.Contains(err.Error(), "12 dimensions, want 16") {
+		t.Fatalf("err = %v, want a dimension mismatch", err)
 	}
 }

@@ -38,12 +38,11 @@ type Result struct {
 	Cached     bool
 }
 
-// Ranking, in words: vector and keyword candidates are fused by reciprocal rank
-// (each list contributes 1/(rrfK + rank)), and relevance is the fused score divided by
-// the best score possible (first in both lists), so it lies in 0–1: 1 means ranked
-// first by meaning and by words; 0.5 means first by one of them only.
+// Ranking: the vector index and the keyword index (BM25 over each memory with the
+// memories written just before it in its scope) each propose candidates; relevance is
+// their blend (see blend), in 0–1.
 const (
-	rrfK           = 60
+	vectorWeight   = 0.5
 	candidateFloor = 50 // candidates taken from each list, at least
 )
 
@@ -90,7 +89,7 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 	kres := ti.kw.Search(q.Context, k, filter)
 	ti.mu.RUnlock()
 
-	ranked := fuse(vres, kres)
+	ranked := blend(vres, kres)
 	var ids []string
 	var rel []float32
 	for _, r := range ranked {
@@ -154,20 +153,23 @@ type scored struct {
 	score float32
 }
 
-// fuse ranks the union of both lists by reciprocal rank fusion, with scores scaled so
-// that first place in both lists is 1.
-func fuse(vres, kres []index.Result) []scored {
-	best := float32(2.0 / (rrfK + 1))
-	acc := map[string]float32{}
-	for i, r := range vres {
-		acc[r.ID] += 1 / float32(rrfK+i+1)
+// blend scores the union of both candidate lists: half the cosine similarity of
+// meaning (absolute, negative counted as 0) plus half the BM25 score relative to the
+// best keyword match for this query. Equal weights, not fitted to any data set.
+func blend(vres, kres []index.Result) []scored {
+	acc := make(map[string]float32, len(vres)+len(kres))
+	for _, r := range vres {
+		acc[r.ID] += vectorWeight * max(0, r.Score)
 	}
-	for i, r := range kres {
-		acc[r.ID] += 1 / float32(rrfK+i+1)
+	if len(kres) > 0 && kres[0].Score > 0 {
+		top := kres[0].Score
+		for _, r := range kres {
+			acc[r.ID] += (1 - vectorWeight) * r.Score / top
+		}
 	}
 	out := make([]scored, 0, len(acc))
 	for id, s := range acc {
-		out = append(out, scored{id, s / best})
+		out = append(out, scored{id, min(1, s)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].score != out[j].score {

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +20,10 @@ type tenantIndex struct {
 	kw       *index.Keyword
 	stats    *llm.TermStats // nil unless the embedder is the local one
 	docs     map[string]*doc
-	deleted  map[string]struct{} // ids removed in this process: a late update must not revive them
-	stale    int                 // memories whose stored vector came from another model
-	gen      uint64              // bumped by every change; keys the response cache
+	deleted  map[string]struct{}      // ids removed in this process: a late update must not revive them
+	stale    int                      // memories whose stored vector came from another model
+	recent   map[store.Scope][]string // the last texts written in each scope, newest last
+	gen      uint64                   // bumped by every change; keys the response cache
 	loadErr  error
 	loaded   chan struct{} // closed once the initial load is done
 	loadOnce sync.Once
@@ -37,7 +39,33 @@ type doc struct {
 	createdAt time.Time
 	expiresAt *time.Time
 	metadata  map[string]any
-	hasVector bool // false while its stored vector is from another model
+	hasVector bool   // false while its stored vector is from another model
+	context   string // the texts written just before it in its scope
+}
+
+// contextTurns is how many earlier memories of the same scope are indexed with a
+// memory's words. Memories are mostly written as a conversation goes: a turn such as
+// "Yes, twice last year!" is found by the words of the turns it answers.
+const contextTurns = 2
+
+// keywordText is what the keyword index holds for d: its text after its context.
+func (d *doc) keywordText() string {
+	if d.context == "" {
+		return d.text
+	}
+	return d.context + "\n" + d.text
+}
+
+// note records text as the newest in its scope and returns the context before it.
+func (ti *tenantIndex) note(sc store.Scope, text string) string {
+	prev := ti.recent[sc]
+	ctx := strings.Join(prev, "\n")
+	prev = append(prev, text)
+	if len(prev) > contextTurns {
+		prev = prev[len(prev)-contextTurns:]
+	}
+	ti.recent[sc] = prev
+	return ctx
 }
 
 func docOf(m *store.Memory) *doc {
@@ -47,6 +75,10 @@ func docOf(m *store.Memory) *doc {
 		_ = json.Unmarshal(m.Metadata, &d.metadata)
 	}
 	return d
+}
+
+func scopeOf(m *store.Memory) store.Scope {
+	return store.Scope{UserID: m.UserID, AgentID: m.AgentID, SessionID: m.SessionID}
 }
 
 // tenant returns the tenant's index, loading it from the store the first time.
@@ -69,13 +101,17 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 	ti.kw = index.NewKeyword()
 	ti.docs = map[string]*doc{}
 	ti.deleted = map[string]struct{}{}
+	ti.recent = map[store.Scope][]string{}
 	if e.local != nil {
 		ti.stats = e.local.NewTermStats()
 	}
 	model := e.embedder.Model()
+	// Memories come in id order, which is creation order: contexts are as when written.
 	_, err := e.store.ScanIndexed(t.OrgID, t.Mode, func(m *store.Memory, vmodel string, vec []float32) error {
-		ti.docs[m.ID] = docOf(m)
-		if err := ti.kw.Add(m.ID, m.Text); err != nil {
+		d := docOf(m)
+		d.context = ti.note(scopeOf(m), m.Text)
+		ti.docs[m.ID] = d
+		if err := ti.kw.Add(m.ID, d.keywordText()); err != nil {
 			return err
 		}
 		if ti.stats != nil {
@@ -110,8 +146,13 @@ func (ti *tenantIndex) put(m *store.Memory) {
 		ti.stats.Remove(old.text)
 	}
 	d := docOf(m)
+	if ok {
+		d.context = old.context
+	} else {
+		d.context = ti.note(scopeOf(m), m.Text)
+	}
 	ti.docs[m.ID] = d
-	_ = ti.kw.Add(m.ID, m.Text)
+	_ = ti.kw.Add(m.ID, d.keywordText())
 	if ti.stats != nil {
 		ti.stats.Add(m.Text)
 	}
