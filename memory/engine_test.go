@@ -1,0 +1,159 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand"
+	"sync"
+	"testing"
+
+	"memoryd/store"
+)
+
+func newEngine(t testing.TB) (*Engine, *store.Store, Tenant) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	org, _, _, err := st.CreateOrgWithAdminKey("e", "enterprise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(st, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return e, st, Tenant{OrgID: org.ID, Mode: store.ModeLive}
+}
+
+// Writers and readers of one tenant at once: no race, no deleted memory returned once
+// its delete has returned, and at the end the index agrees with the store.
+func TestConcurrentWritesAndRetrievals(t *testing.T) {
+	e, _, tn := newEngine(t)
+	ctx := context.Background()
+	var (
+		mu      sync.Mutex
+		deleted = map[string]bool{}
+		wg      sync.WaitGroup
+	)
+	n := 200
+	if testing.Short() {
+		n = 60
+	}
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(int64(w)))
+			var mine []string
+			for i := 0; i < n; i++ {
+				switch {
+				case len(mine) < 3 || rng.Intn(3) > 0:
+					mems, err := e.Create(ctx, tn, []NewMemory{{Text: fmt.Sprintf("writer %d note %d about topic %d", w, i, rng.Intn(10)), UserID: "u"}}, store.Change{Source: "api"})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mine = append(mine, mems[0].ID)
+				case rng.Intn(2) == 0:
+					id := mine[rng.Intn(len(mine))]
+					text := fmt.Sprintf("writer %d rewrote note about topic %d", w, rng.Intn(10))
+					if _, err := e.Update(ctx, tn, id, Patch{Text: &text}, store.Change{Source: "api"}); err != nil {
+						t.Error(err)
+						return
+					}
+				default:
+					j := rng.Intn(len(mine))
+					id := mine[j]
+					mine = append(mine[:j], mine[j+1:]...)
+					if err := e.Delete(tn, id, store.Change{Source: "api"}); err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					deleted[id] = true
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				mu.Lock()
+				gone := make(map[string]bool, len(deleted))
+				for id := range deleted {
+					gone[id] = true
+				}
+				mu.Unlock()
+				res, err := e.Retrieve(ctx, tn, Query{Context: fmt.Sprintf("note about topic %d", i%10), Max: 20, Scope: store.Scope{UserID: "u"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, h := range res.Hits {
+					if gone[h.Memory.ID] {
+						t.Errorf("deleted memory %s returned", h.Memory.ID)
+					}
+				}
+			}
+		}(r)
+	}
+	wg.Wait()
+
+	// Every stored memory is in the index, and nothing else is.
+	ti, _ := e.tenant(tn)
+	var all []store.Memory
+	after := ""
+	for {
+		page, next, err := e.List(tn, store.Scope{}, after, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	ti.mu.RLock()
+	defer ti.mu.RUnlock()
+	if len(ti.docs) != len(all) || ti.vec.Len() != len(all) || ti.kw.Len() != len(all) {
+		t.Fatalf("index holds %d docs, %d vectors, %d keyword docs; store holds %d", len(ti.docs), ti.vec.Len(), ti.kw.Len(), len(all))
+	}
+	for _, m := range all {
+		if d := ti.docs[m.ID]; d == nil || d.text != m.Text || d.version != m.Version {
+			t.Fatalf("index disagrees with the store on %s: %+v vs %+v", m.ID, d, m)
+		}
+	}
+}
+
+// A restart rebuilds the same index from the store's vectors, without embedding.
+func TestIndexRebuiltFromStore(t *testing.T) {
+	e, st, tn := newEngine(t)
+	ctx := context.Background()
+	texts := []string{"Loves sourdough bread", "Runs marathons every spring", "Allergic to peanuts"}
+	var items []NewMemory
+	for _, tx := range texts {
+		items = append(items, NewMemory{Text: tx})
+	}
+	mems, err := e.Create(ctx, tn, items, store.Change{Source: "batch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := New(st, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := fresh.LoadAll(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := fresh.Retrieve(ctx, tn, Query{Context: "peanut allergy", Max: 1})
+	if err != nil || len(res.Hits) != 1 || res.Hits[0].Memory.ID != mems[2].ID {
+		t.Fatalf("after reload: %+v %v", res.Hits, err)
+	}
+	ti, _ := fresh.tenant(tn)
+	if ti.stale != 0 || ti.vec.Len() != 3 {
+		t.Fatalf("reload: %d stale, %d vectors", ti.stale, ti.vec.Len())
+	}
+}
