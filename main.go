@@ -143,8 +143,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries})
 	mtr := meter.New(cfg, st, log, nil)
+	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
+		OnUsage: func(ev store.UsageEvent) { mtr.Record(ev, false) }})
 	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Log: log})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -166,9 +167,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// The workers stop after the HTTP server has drained, so the last requests' usage
 	// events and key uses are flushed.
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); srv.Run(workers) }()
 	go func() { defer wg.Done(); mtr.Run(workers) }()
+	go func() { defer wg.Done(); engine.RunJobs(workers) }()
 	workersDone := make(chan struct{})
 	go func() { wg.Wait(); close(workersDone) }()
 

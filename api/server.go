@@ -103,6 +103,8 @@ func (s *Server) routes() http.Handler {
 	h("DELETE /v1/memories/{id}", s.withKey("delete", s.deleteMemory))
 	h("GET /v1/memories/{id}/history", s.withKey("read", s.memoryHistory))
 	h("POST /v1/batch/memories", s.withKey("write", s.batchCreateMemories))
+	h("POST /v1/batch/embeddings", s.withKey("write", s.batchEmbeddings))
+	h("GET /v1/batch/{job_id}", s.withKey("read", s.getJob))
 	h("POST /v1/retrieve", s.withKey("read", s.retrieve))
 	h("POST /v1/query", s.withKey("read", s.retrieve))
 	h("POST /v1/query/answer", s.withKey("read", s.queryAnswer))

@@ -32,6 +32,9 @@ type Store interface {
 	Tenants() ([]store.TenantRef, error)
 	SetVectors(orgID string, mode store.Mode, model string, vecs map[string][]float32) (int, error)
 	PurgeExpired(now time.Time) ([]store.Expired, error)
+	PutJob(j store.Job) error
+	GetJob(orgID string, mode store.Mode, id string) (store.Job, error)
+	UnfinishedJobs() ([]store.Job, error)
 }
 
 // Tenant names whose data a call touches.
@@ -50,6 +53,8 @@ type Engine struct {
 	now      func() time.Time
 	tenants  sync.Map // Tenant → *tenantIndex
 	cache    *responseCache
+	jobs     jobQueue
+	onUsage  func(store.UsageEvent)
 }
 
 // Options are the engine's collaborators; zero values pick the defaults (the local
@@ -60,6 +65,8 @@ type Options struct {
 	Now      func() time.Time
 	// CacheEntries bounds the retrieval response cache (default 4096; negative: off).
 	CacheEntries int
+	// OnUsage receives the usage of background work (jobs), which no request carries.
+	OnUsage func(store.UsageEvent)
 }
 
 // DefaultDim is the local embedder's vector length.
@@ -79,7 +86,8 @@ func New(st Store, opt Options) *Engine {
 	if opt.CacheEntries == 0 {
 		opt.CacheEntries = 4096
 	}
-	e := &Engine{store: st, embedder: opt.Embedder, log: opt.Log, now: opt.Now, cache: newResponseCache(opt.CacheEntries)}
+	e := &Engine{store: st, embedder: opt.Embedder, log: opt.Log, now: opt.Now, cache: newResponseCache(opt.CacheEntries),
+		jobs: jobQueue{ch: make(chan store.Job, 1024)}, onUsage: opt.OnUsage}
 	e.local, _ = opt.Embedder.(*llm.LocalEmbedder)
 	return e
 }

@@ -38,6 +38,8 @@ type UsageEvent struct {
 	RequestID       string    `json:"request_id"`
 	DurationMS      float64   `json:"duration_ms"`
 	At              time.Time `json:"at"`
+	// Job marks the work of a background job: metered, but not an API call.
+	Job bool `json:"job,omitempty"`
 }
 
 // UsageCounters are summed usage: a rollup row, a period's totals.
@@ -54,7 +56,9 @@ type UsageCounters struct {
 
 // Add counts one event.
 func (c *UsageCounters) Add(ev *UsageEvent) {
-	c.APICalls++
+	if !ev.Job {
+		c.APICalls++
+	}
 	c.TokensIn += ev.TokensIn
 	c.TokensOut += ev.TokensOut
 	c.MemoriesRead += ev.MemoriesRead
