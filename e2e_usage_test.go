@@ -258,7 +258,7 @@ func TestLimitsAndQuotas(t *testing.T) {
 		s.ok(t, 200, req{method: "GET", path: "/v1/account", key: starter}, nil)
 	}
 	s.ok(t, 200, req{method: "GET", path: "/v1/usage", key: starter}, &u)
-	if u.Usage["api_calls"] != 8 || u.Cost["base_usd"] != 29 || u.Cost["overage_usd"] != 3 || u.Cost["total_usd"] != 32 {
+	if u.Usage["api_calls"] != 8 || u.Cost["base_usd"] != 49 || u.Cost["overage_usd"] != 3 || u.Cost["total_usd"] != 52 {
 		t.Fatalf("starter usage %v cost %v", u.Usage, u.Cost)
 	}
 	if u.Cost["projected_total_usd"] < u.Cost["total_usd"] {

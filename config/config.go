@@ -162,7 +162,7 @@ func Default() Config {
 		Plans: map[string]Plan{
 			"free": {RequestsPerMinute: 10, RequestsPerDay: 100, Concurrent: 2, Monthly: map[string]int64{
 				"memories_stored": 100, "api_calls": 1_000, "tokens": 100_000, "embeddings": 1_000}},
-			"starter": {RequestsPerMinute: 60, RequestsPerDay: 5_000, Concurrent: 5, PriceUSD: 29,
+			"starter": {RequestsPerMinute: 60, RequestsPerDay: 5_000, Concurrent: 5, PriceUSD: 49,
 				Monthly: map[string]int64{
 					"memories_stored": 10_000, "api_calls": 50_000, "tokens": 1_000_000, "embeddings": 50_000},
 				Overage: Overage{APICallsPer1K: 0.50, TokensPer1M: 2.00}},

@@ -163,19 +163,19 @@ func TestAPICallHardCap(t *testing.T) {
 }
 
 func TestCost(t *testing.T) {
-	plan := config.Default().Plans["starter"] // $29, 50,000 calls, 1M tokens, $0.50/1K calls, $2/1M tokens
+	plan := config.Default().Plans["starter"] // $49, 50,000 calls, 1M tokens, $0.50/1K calls, $2/1M tokens
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	used := store.UsageCounters{APICalls: 60_000, TokensIn: 1_200_000, TokensOut: 300_000}
 	// 10,000 calls over at $0.0005 = $5; 500,000 tokens over at $0.000002 = $1.
 	c := CostOf(plan, used, start, start.AddDate(0, 0, 15)) // half of November
-	if c.BaseMicros != 29_000_000 || c.OverageMicros != 6_000_000 || c.TotalMicros != 35_000_000 {
+	if c.BaseMicros != 49_000_000 || c.OverageMicros != 6_000_000 || c.TotalMicros != 55_000_000 {
 		t.Fatalf("cost = %+v", c)
 	}
 	// Projected: twice the usage by month end: 70,000 calls over ($35), 2M tokens over ($4).
-	if c.ProjectedMicros != 29_000_000+35_000_000+4_000_000 {
+	if c.ProjectedMicros != 49_000_000+35_000_000+4_000_000 {
 		t.Fatalf("projected = %d", c.ProjectedMicros)
 	}
-	if USD(c.TotalMicros) != 35.00 || USD(1_234_567) != 1.23 {
+	if USD(c.TotalMicros) != 55.00 || USD(1_234_567) != 1.23 {
 		t.Fatal("USD rounding")
 	}
 	if got := ModelCost(config.Default(), "gpt-4o-mini", 1_000_000, 1_000_000); got != 750_000 {
