@@ -244,3 +244,18 @@ func (m *Meter) Forget(orgID string) {
 		delete(m.tenants, tenantKey{orgID, mode})
 	}
 }
+
+// Check refuses work that would take a hard-capped metric (embeddings, tokens) past
+// its monthly quota: n more units on top of this month's.
+func (m *Meter) Check(org store.Org, mode store.Mode, metric string, n int64) *Denial {
+	q := HardCap(m.cfg, org, metric)
+	if q == 0 {
+		return nil
+	}
+	c := m.Month(org.ID, mode)
+	used := map[string]int64{"embeddings": c.Embeddings, "tokens": c.TokensIn + c.TokensOut}[metric]
+	if used+n > q {
+		return &Denial{Quota: true, Metric: metric, Limit: q, Used: used}
+	}
+	return nil
+}
