@@ -264,12 +264,15 @@ func countRecords(tx *bolt.Tx, rep *VerifyReport) error {
 	if len(meta.Get(keyKeySecret)) == 0 {
 		return fmt.Errorf("%w: no key secret, API keys could not be checked", ErrCorrupt)
 	}
+	// An encrypted store's sealed records are checked for their envelope: their
+	// authenticity needs the master key, which verify does not ask for.
+	sealed := meta.Get(keyDataKey) != nil
 	orgs, tenants, keyIndex := tx.Bucket(bucketOrgs), tx.Bucket(bucketTenants), tx.Bucket(bucketKeyIndex)
 	if orgs == nil || tenants == nil || keyIndex == nil {
 		return fmt.Errorf("%w: missing top-level buckets", ErrNotMemoryd)
 	}
 	if b := tx.Bucket(bucketIdem); b != nil {
-		n, err := countJSON(b, "operator idempotency")
+		n, err := countSealed(b, "operator idempotency", sealed)
 		if err != nil {
 			return err
 		}
@@ -296,15 +299,15 @@ func countRecords(tx *bolt.Tx, rep *VerifyReport) error {
 				return fmt.Errorf("%w: org %s has no %s buckets", ErrCorrupt, id, mode)
 			}
 			where := "org " + string(id) + " " + string(mode)
-			mems, err := countJSON(mb.Bucket(bucketMemories), where+" memories")
+			mems, err := countSealed(mb.Bucket(bucketMemories), where+" memories", sealed)
 			if err != nil {
 				return err
 			}
-			hist, err := countJSON(mb.Bucket(bucketHistory), where+" history")
+			hist, err := countSealed(mb.Bucket(bucketHistory), where+" history", sealed)
 			if err != nil {
 				return err
 			}
-			idem, err := countJSON(mb.Bucket(bucketIdem), where+" idempotency")
+			idem, err := countSealed(mb.Bucket(bucketIdem), where+" idempotency", sealed)
 			if err != nil {
 				return err
 			}
@@ -336,6 +339,23 @@ func countAll(tx *bolt.Tx) (int, error) {
 	err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
 		n++
 		return walk(b)
+	})
+	return n, err
+}
+
+// countSealed counts a bucket of records that are sealed in an encrypted store (each
+// must have a sealed record's envelope) and JSON documents in a plain one.
+func countSealed(b *bolt.Bucket, what string, sealed bool) (int, error) {
+	if !sealed {
+		return countJSON(b, what)
+	}
+	n := 0
+	err := b.ForEach(func(k, v []byte) error {
+		if v == nil || !looksSealed(v) {
+			return fmt.Errorf("%w: %s: record %q is not an encrypted record", ErrCorrupt, what, k)
+		}
+		n++
+		return nil
 	})
 	return n, err
 }

@@ -35,7 +35,7 @@ func (s *Store) GetIdempotency(orgID string, mode Mode, key string, ttl time.Dur
 		if err != nil {
 			return err
 		}
-		ok, err := getJSON(b, []byte(key), &rec)
+		ok, err := s.sl.getJSON(b, []byte(key), &rec)
 		found = ok && s.now().Sub(rec.CreatedAt) < ttl
 		return err
 	})
@@ -49,7 +49,7 @@ func (s *Store) PutIdempotency(orgID string, mode Mode, key string, rec Idempote
 		if err != nil {
 			return err
 		}
-		return putJSON(b, []byte(key), rec)
+		return s.sl.putJSON(b, []byte(key), rec)
 	})
 }
 
@@ -62,7 +62,7 @@ func (s *Store) PurgeIdempotency(ttl time.Duration) (int, error) {
 		var stale [][]byte
 		err := b.ForEach(func(k, v []byte) error {
 			var rec IdempotencyRecord
-			if err := unmarshal(v, &rec); err != nil || rec.CreatedAt.Before(cutoff) {
+			if err := s.sl.unmarshal(k, v, &rec); err != nil || rec.CreatedAt.Before(cutoff) {
 				stale = append(stale, append([]byte(nil), k...))
 			}
 			return nil

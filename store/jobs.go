@@ -51,7 +51,7 @@ func (s *Store) PutJob(j Job) error {
 		if err != nil {
 			return err
 		}
-		return putJSON(b, []byte(j.ID), j)
+		return s.sl.putJSON(b, []byte(j.ID), j)
 	})
 }
 
@@ -66,7 +66,7 @@ func (s *Store) GetJob(orgID string, mode Mode, id string) (Job, error) {
 		if b == nil {
 			return ErrJobNotFound
 		}
-		ok, err := getJSON(b, []byte(id), &j)
+		ok, err := s.sl.getJSON(b, []byte(id), &j)
 		if err == nil && !ok {
 			err = ErrJobNotFound
 		}
@@ -86,9 +86,9 @@ func (s *Store) UnfinishedJobs() ([]Job, error) {
 				if err != nil || b == nil {
 					continue
 				}
-				err = b.ForEach(func(_, v []byte) error {
+				err = b.ForEach(func(k, v []byte) error {
 					var j Job
-					if err := unmarshal(v, &j); err != nil {
+					if err := s.sl.unmarshal(k, v, &j); err != nil {
 						return err
 					}
 					if j.Status == "queued" || j.Status == "running" {

@@ -85,7 +85,7 @@ func memoryBuckets(tx *bolt.Tx, orgID string, mode Mode) (mems, hist *bolt.Bucke
 	return mb.Bucket(bucketMemories), mb.Bucket(bucketHistory), nil
 }
 
-func appendHistory(hist *bolt.Bucket, memID string, ev HistoryEvent) error {
+func appendHistory(sl *sealer, hist *bolt.Bucket, memID string, ev HistoryEvent) error {
 	seq, err := hist.NextSequence()
 	if err != nil {
 		return err
@@ -94,7 +94,7 @@ func appendHistory(hist *bolt.Bucket, memID string, ev HistoryEvent) error {
 	key = append(key, memID...)
 	key = append(key, 0)
 	key = binary.BigEndian.AppendUint64(key, seq)
-	return putJSON(hist, key, ev)
+	return sl.putJSON(hist, key, ev)
 }
 
 // CreateMemories stores the memories, each with its ADD event, in one transaction:
@@ -111,14 +111,14 @@ func (s *Store) CreateMemories(orgID string, mode Mode, mems []Memory, ch Change
 			return ErrQuotaStored
 		}
 		for i := range mems {
-			if err := putJSON(b, []byte(mems[i].ID), mems[i]); err != nil {
+			if err := s.sl.putJSON(b, []byte(mems[i].ID), mems[i]); err != nil {
 				return err
 			}
-			if err := putVector(mb, &mems[i]); err != nil {
+			if err := putVector(s.sl, mb, &mems[i]); err != nil {
 				return err
 			}
 			ev := HistoryEvent{Event: "ADD", Text: mems[i].Text, At: ch.At, Source: ch.Source, JobID: ch.JobID}
-			if err := appendHistory(hist, mems[i].ID, ev); err != nil {
+			if err := appendHistory(s.sl, hist, mems[i].ID, ev); err != nil {
 				return err
 			}
 		}
@@ -140,7 +140,7 @@ func (s *Store) GetMemory(orgID string, mode Mode, id string) (Memory, error) {
 		if err != nil {
 			return err
 		}
-		ok, err := getJSON(b, []byte(id), &m)
+		ok, err := s.sl.getJSON(b, []byte(id), &m)
 		if err != nil {
 			return err
 		}
@@ -180,7 +180,7 @@ func (s *Store) ListMemories(orgID string, mode Mode, sc Scope, after string, li
 		}
 		for ; k != nil; k, v = c.Prev() {
 			var m Memory
-			if err := unmarshal(v, &m); err != nil {
+			if err := s.sl.unmarshal(k, v, &m); err != nil {
 				return err
 			}
 			if m.Expired(now) || !sc.Matches(&m) {
@@ -208,7 +208,7 @@ func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn f
 		}
 		b, hist := mb.Bucket(bucketMemories), mb.Bucket(bucketHistory)
 		m = Memory{}
-		ok, err := getJSON(b, []byte(id), &m)
+		ok, err := s.sl.getJSON(b, []byte(id), &m)
 		if err != nil {
 			return err
 		}
@@ -221,16 +221,16 @@ func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn f
 		}
 		m.Version++
 		m.UpdatedAt = ch.At
-		if err := putJSON(b, []byte(id), m); err != nil {
+		if err := s.sl.putJSON(b, []byte(id), m); err != nil {
 			return err
 		}
-		if err := putVector(mb, &m); err != nil {
+		if err := putVector(s.sl, mb, &m); err != nil {
 			return err
 		}
 		if err := bumpSeq(mb); err != nil {
 			return err
 		}
-		if err := appendHistory(hist, id, HistoryEvent{Event: "UPDATE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID}); err != nil {
+		if err := appendHistory(s.sl, hist, id, HistoryEvent{Event: "UPDATE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID}); err != nil {
 			return err
 		}
 		return ch.commit(tx, 1)
@@ -247,14 +247,14 @@ func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) erro
 		}
 		b := mb.Bucket(bucketMemories)
 		var m Memory
-		ok, err := getJSON(b, []byte(id), &m)
+		ok, err := s.sl.getJSON(b, []byte(id), &m)
 		if err != nil {
 			return err
 		}
 		if !ok || m.Expired(ch.At) {
 			return ErrNotFound
 		}
-		if err := deleteMemory(mb, &m, ch); err != nil {
+		if err := deleteMemory(s.sl, mb, &m, ch); err != nil {
 			return err
 		}
 		if err := addStored(mb, -1); err != nil {
@@ -265,7 +265,7 @@ func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) erro
 }
 
 // deleteMemory removes m from its mode bucket mb, with its vector, and records DELETE.
-func deleteMemory(mb *bolt.Bucket, m *Memory, ch Change) error {
+func deleteMemory(sl *sealer, mb *bolt.Bucket, m *Memory, ch Change) error {
 	if err := mb.Bucket(bucketMemories).Delete([]byte(m.ID)); err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ func deleteMemory(mb *bolt.Bucket, m *Memory, ch Change) error {
 	}
 	hist := mb.Bucket(bucketHistory)
 	prev := m.Text
-	return appendHistory(hist, m.ID, HistoryEvent{Event: "DELETE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID})
+	return appendHistory(sl, hist, m.ID, HistoryEvent{Event: "DELETE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID})
 }
 
 // DeleteMemories removes every live memory in scope in one transaction and returns
@@ -292,9 +292,9 @@ func (s *Store) DeleteMemories(orgID string, mode Mode, sc Scope, ch Change) ([]
 		}
 		b := mb.Bucket(bucketMemories)
 		var doomed []Memory
-		err = b.ForEach(func(_, v []byte) error {
+		err = b.ForEach(func(k, v []byte) error {
 			var m Memory
-			if err := unmarshal(v, &m); err != nil {
+			if err := s.sl.unmarshal(k, v, &m); err != nil {
 				return err
 			}
 			if !m.Expired(ch.At) && sc.Matches(&m) {
@@ -306,7 +306,7 @@ func (s *Store) DeleteMemories(orgID string, mode Mode, sc Scope, ch Change) ([]
 			return err
 		}
 		for i := range doomed {
-			if err := deleteMemory(mb, &doomed[i], ch); err != nil {
+			if err := deleteMemory(s.sl, mb, &doomed[i], ch); err != nil {
 				return err
 			}
 			ids = append(ids, doomed[i].ID)
@@ -341,9 +341,9 @@ func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
 				}
 				b := mb.Bucket(bucketMemories)
 				var doomed []Memory
-				err = b.ForEach(func(_, v []byte) error {
+				err = b.ForEach(func(k, v []byte) error {
 					var m Memory
-					if err := unmarshal(v, &m); err != nil {
+					if err := s.sl.unmarshal(k, v, &m); err != nil {
 						return err
 					}
 					if m.Expired(now) {
@@ -359,7 +359,7 @@ func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
 				}
 				ex := Expired{OrgID: string(orgID), Mode: mode}
 				for i := range doomed {
-					if err := deleteMemory(mb, &doomed[i], ch); err != nil {
+					if err := deleteMemory(s.sl, mb, &doomed[i], ch); err != nil {
 						return err
 					}
 					ex.IDs = append(ex.IDs, doomed[i].ID)
@@ -387,7 +387,7 @@ func (s *Store) History(orgID string, mode Mode, id string) ([]HistoryEvent, err
 		}
 		if raw := b.Get([]byte(id)); raw != nil {
 			var m Memory
-			if err := unmarshal(raw, &m); err != nil {
+			if err := s.sl.unmarshal([]byte(id), raw, &m); err != nil {
 				return err
 			}
 			if m.Expired(s.now()) {
@@ -398,7 +398,7 @@ func (s *Store) History(orgID string, mode Mode, id string) ([]HistoryEvent, err
 		c := hist.Cursor()
 		for k, v := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
 			var ev HistoryEvent
-			if err := unmarshal(v, &ev); err != nil {
+			if err := s.sl.unmarshal(k, v, &ev); err != nil {
 				return err
 			}
 			events = append(events, ev)
@@ -422,9 +422,9 @@ func (s *Store) CountMemories(orgID string, mode Mode) (int, error) {
 		if err != nil {
 			return err
 		}
-		return b.ForEach(func(_, v []byte) error {
+		return b.ForEach(func(k, v []byte) error {
 			var m Memory
-			if err := unmarshal(v, &m); err != nil {
+			if err := s.sl.unmarshal(k, v, &m); err != nil {
 				return err
 			}
 			if !m.Expired(now) {

@@ -60,6 +60,8 @@ type Store struct {
 	db        *bolt.DB
 	keySecret []byte
 	now       func() time.Time
+	// sl seals the records that hold customers' data; nil without a master key.
+	sl *sealer
 }
 
 // Options tune Open.
@@ -68,6 +70,9 @@ type Options struct {
 	Timeout time.Duration
 	// Now replaces the clock, for tests.
 	Now func() time.Time
+	// MasterKey (32 bytes) turns on encryption at rest; see crypto.go. A store that
+	// is encrypted cannot be opened without it.
+	MasterKey []byte
 }
 
 // migration moves a store from version i+1 to i+2 (migrations[0] upgrades 1 to 2).
@@ -95,14 +100,14 @@ func Open(dataDir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	s := &Store{db: db, now: opt.Now}
-	if err := s.init(); err != nil {
+	if err := s.init(opt.MasterKey); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Store) init() error {
+func (s *Store) init(masterKey []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketOrgs, bucketKeyIndex, bucketTenants, bucketIdem} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -128,9 +133,14 @@ func (s *Store) init() error {
 			}
 		}
 		s.keySecret = append([]byte(nil), secret...)
-		return nil
+		sl, err := setupEncryption(tx, masterKey)
+		s.sl = sl
+		return err
 	})
 }
+
+// Encrypted reports whether records are encrypted at rest.
+func (s *Store) Encrypted() bool { return s.sl != nil }
 
 // migrate runs steps[v-1] for each version v from stored up to target, in the caller's
 // transaction, then stamps target: a failed step leaves the store as it was.

@@ -50,7 +50,7 @@ func decodeVector(b []byte) (string, []float32, error) {
 }
 
 // putVector stores m's vector, if it carries one, inside the write's transaction.
-func putVector(mb *bolt.Bucket, m *Memory) error {
+func putVector(sl *sealer, mb *bolt.Bucket, m *Memory) error {
 	if len(m.Vector) == 0 {
 		return nil
 	}
@@ -61,7 +61,11 @@ func putVector(mb *bolt.Bucket, m *Memory) error {
 	if len(m.VectorModel) > 255 {
 		return fmt.Errorf("store: model name %q too long", m.VectorModel)
 	}
-	return b.Put([]byte(m.ID), encodeVector(m.VectorModel, m.Vector))
+	raw, err := sl.seal([]byte(m.ID), encodeVector(m.VectorModel, m.Vector))
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(m.ID), raw)
 }
 
 func deleteVector(mb *bolt.Bucket, id string) error {
@@ -127,7 +131,7 @@ func (s *Store) ScanIndexed(orgID string, mode Mode, fn func(m *Memory, model st
 		vecs := mb.Bucket(bucketVectors)
 		return mb.Bucket(bucketMemories).ForEach(func(k, v []byte) error {
 			var m Memory
-			if err := unmarshal(v, &m); err != nil {
+			if err := s.sl.unmarshal(k, v, &m); err != nil {
 				return err
 			}
 			if m.Expired(now) {
@@ -137,6 +141,9 @@ func (s *Store) ScanIndexed(orgID string, mode Mode, fn func(m *Memory, model st
 			var vec []float32
 			if vecs != nil {
 				if raw := vecs.Get(k); raw != nil {
+					if raw, err = s.sl.open(k, raw); err != nil {
+						return err
+					}
 					if model, vec, err = decodeVector(raw); err != nil {
 						return fmt.Errorf("%w: %s", err, k)
 					}
@@ -177,7 +184,7 @@ func (s *Store) SetVectors(orgID string, mode Mode, model string, vecs map[strin
 			if mems.Get([]byte(id)) == nil {
 				continue
 			}
-			if err := putVector(mb, &Memory{ID: id, Vector: vec, VectorModel: model}); err != nil {
+			if err := putVector(s.sl, mb, &Memory{ID: id, Vector: vec, VectorModel: model}); err != nil {
 				return err
 			}
 			n++
