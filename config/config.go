@@ -3,8 +3,11 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -18,15 +21,19 @@ import (
 // Config is every setting of the server. Each field's toml tag is its key in the file
 // and, upper-cased and joined with its section, its environment variable.
 type Config struct {
-	Server   Server          `toml:"server"`
-	Storage  Storage         `toml:"storage"`
-	Admin    Admin           `toml:"admin"`
-	Auth     Auth            `toml:"auth"`
-	Log      Log             `toml:"log"`
-	Defaults DefaultOrg      `toml:"defaults"`
-	Meter    Meter           `toml:"meter"`
-	Embedder Embedder        `toml:"embedder"`
-	Plans    map[string]Plan `toml:"plans"`
+	Server     Server          `toml:"server"`
+	TLS        TLS             `toml:"tls"`
+	CORS       CORS            `toml:"cors"`
+	Storage    Storage         `toml:"storage"`
+	Encryption Encryption      `toml:"encryption"`
+	Audit      Audit           `toml:"audit"`
+	Admin      Admin           `toml:"admin"`
+	Auth       Auth            `toml:"auth"`
+	Log        Log             `toml:"log"`
+	Defaults   DefaultOrg      `toml:"defaults"`
+	Meter      Meter           `toml:"meter"`
+	Embedder   Embedder        `toml:"embedder"`
+	Plans      map[string]Plan `toml:"plans"`
 	// Models prices model calls for the internal cost of each request, in USD per
 	// million tokens, keyed by model name.
 	Models map[string]ModelPrice `toml:"models"`
@@ -71,6 +78,77 @@ type Server struct {
 	WriteTimeout    Duration `toml:"write_timeout"`
 	IdleTimeout     Duration `toml:"idle_timeout"`
 	MaxBodyBytes    int64    `toml:"max_body_bytes"`
+	// ReadHeaderTimeout drops a client that dribbles its headers (slowloris) and
+	// MaxHeaderBytes bounds them.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	MaxHeaderBytes    int      `toml:"max_header_bytes"`
+}
+
+// TLS serves HTTPS from a certificate and key file (PEM). TLS 1.2 is the minimum;
+// clients that can get TLS 1.3.
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// RedirectListen, when set, is a plain-HTTP listener that only redirects to HTTPS.
+	RedirectListen string `toml:"redirect_listen"`
+	// HSTSMaxAge is Strict-Transport-Security's max-age on HTTPS answers; 0 sends none.
+	HSTSMaxAge Duration `toml:"hsts_max_age"`
+}
+
+// Enabled reports whether the server serves HTTPS.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
+
+// CORS lets browser apps on other origins call the API.
+type CORS struct {
+	// AllowedOrigins lists origins ("https://app.example.com") allowed to call the API
+	// from a browser; empty allows none. "*" allows any origin, which is safe only
+	// because the API authenticates with a header, never a cookie: no answer ever
+	// carries Access-Control-Allow-Credentials.
+	AllowedOrigins []string `toml:"allowed_origins"`
+	// MaxAge is how long a browser may cache a preflight answer.
+	MaxAge Duration `toml:"max_age"`
+}
+
+// Encryption turns on encryption at rest with a master key: base64 of 32 random bytes,
+// in a file (MasterKeyFile) or the MEMORYD_ENCRYPTION_MASTER_KEY variable.
+type Encryption struct {
+	MasterKeyFile string `toml:"master_key_file"`
+	MasterKey     string `toml:"master_key"`
+}
+
+// ErrMasterKey is returned for a master key that is not base64 of 32 bytes.
+var ErrMasterKey = errors.New("config: the encryption master key must be base64 of 32 bytes (make one with: head -c 32 /dev/urandom | base64)")
+
+// Key returns the master key, or nil when encryption is off.
+func (e Encryption) Key() ([]byte, error) {
+	text := e.MasterKey
+	if e.MasterKeyFile != "" {
+		raw, err := os.ReadFile(e.MasterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: encryption.master_key_file: %w", err)
+		}
+		text = string(raw)
+	}
+	return DecodeMasterKey(text)
+}
+
+// DecodeMasterKey decodes a base64 master key; empty text is no key.
+func DecodeMasterKey(text string) ([]byte, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(text)
+	if err != nil || len(key) != 32 {
+		return nil, ErrMasterKey
+	}
+	return key, nil
+}
+
+// Audit keeps a log of every authenticated request.
+type Audit struct {
+	// Retention is how long audit events are kept; older ones are purged hourly.
+	Retention Duration `toml:"retention"`
 }
 
 // Storage is where bbolt keeps its file.
@@ -151,7 +229,13 @@ func Default() Config {
 			WriteTimeout:    Duration{60 * time.Second},
 			IdleTimeout:     Duration{120 * time.Second},
 			MaxBodyBytes:    10 << 20,
+
+			ReadHeaderTimeout: Duration{10 * time.Second},
+			MaxHeaderBytes:    64 << 10,
 		},
+		TLS:      TLS{HSTSMaxAge: Duration{365 * 24 * time.Hour}},
+		CORS:     CORS{AllowedOrigins: []string{}, MaxAge: Duration{10 * time.Minute}},
+		Audit:    Audit{Retention: Duration{90 * 24 * time.Hour}},
 		Storage:  Storage{DataDir: "./data"},
 		Auth:     Auth{DefaultRotateGrace: Duration{time.Hour}},
 		Log:      Log{Format: "text", Level: "info"},
@@ -218,6 +302,44 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		return errors.New("config: server.max_body_bytes must be positive")
+	}
+	if c.Server.ReadHeaderTimeout.Duration <= 0 {
+		return errors.New("config: server.read_header_timeout must be positive")
+	}
+	if c.Server.MaxHeaderBytes < 4<<10 || c.Server.MaxHeaderBytes > 1<<20 {
+		return errors.New("config: server.max_header_bytes must be from 4096 to 1048576")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("config: tls.cert_file and tls.key_file go together")
+	}
+	if c.TLS.RedirectListen != "" && !c.TLS.Enabled() {
+		return errors.New("config: tls.redirect_listen needs tls.cert_file and tls.key_file")
+	}
+	if c.TLS.HSTSMaxAge.Duration < 0 {
+		return errors.New("config: tls.hsts_max_age must not be negative")
+	}
+	for _, o := range c.CORS.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("config: cors.allowed_origins: %q is not an origin such as https://app.example.com", o)
+		}
+	}
+	if c.CORS.MaxAge.Duration < 0 {
+		return errors.New("config: cors.max_age must not be negative")
+	}
+	if c.Encryption.MasterKey != "" && c.Encryption.MasterKeyFile != "" {
+		return errors.New("config: set encryption.master_key_file or MEMORYD_ENCRYPTION_MASTER_KEY, not both")
+	}
+	if c.Encryption.MasterKey != "" {
+		if _, err := DecodeMasterKey(c.Encryption.MasterKey); err != nil {
+			return err
+		}
+	}
+	if c.Audit.Retention.Duration < time.Hour {
+		return errors.New("config: audit.retention must be at least 1h")
 	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
 		return errors.New("config: admin.token must be at least 16 characters")
@@ -369,6 +491,18 @@ func setScalar(field reflect.Value, s string) error {
 			return err
 		}
 		field.SetBool(b)
+	case reflect.Slice:
+		// Lists are comma-separated in the environment.
+		var items []string
+		for _, it := range strings.Split(s, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, it)
+			}
+		}
+		if items == nil {
+			items = []string{}
+		}
+		field.Set(reflect.ValueOf(items))
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
