@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -68,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = verifyCmd(args[1:], stdout, stderr)
 	case "compact":
 		err = compactCmd(args[1:], stdout, stderr)
+	case "rekey":
+		err = rekeyCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "memoryd %s\n", version)
 	case "help", "--help", "-h":
@@ -130,11 +133,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
 
-	st, err := store.Open(cfg.Storage.DataDir, store.Options{})
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if st.Encrypted() {
+		log.Info("encryption at rest: on (AES-256-GCM)")
+	} else {
+		log.Warn("encryption at rest: OFF: memory text is stored unencrypted; set encryption.master_key_file or MEMORYD_ENCRYPTION_MASTER_KEY")
+	}
 	if err := bootstrap(st, cfg, stdout); err != nil {
 		return err
 	}
@@ -151,14 +159,39 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	var tlsConf *tls.Config
+	if cfg.TLS.Enabled() {
+		if tlsConf, err = serverTLS(cfg.TLS); err != nil {
+			ln.Close()
+			return err
+		}
+		scheme = "https"
+	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.Duration,
 		ReadTimeout:       cfg.Server.ReadTimeout.Duration,
 		WriteTimeout:      cfg.Server.WriteTimeout.Duration,
 		IdleTimeout:       cfg.Server.IdleTimeout.Duration,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	var redirect *http.Server
+	if cfg.TLS.RedirectListen != "" {
+		rln, err := net.Listen("tcp", cfg.TLS.RedirectListen)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		redirect = redirectServer(cfg, ln.Addr())
+		go func() {
+			if err := redirect.Serve(rln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("redirect listener", "err", err)
+			}
+		}()
+		fmt.Fprintf(stdout, "memoryd redirecting http://%s to https\n", rln.Addr())
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -175,7 +208,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	go func() { wg.Wait(); close(workersDone) }()
 
 	served := make(chan error, 1)
-	go func() { served <- httpSrv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			// ServeTLS, not a TLS listener, so HTTP/2 is set up too.
+			served <- httpSrv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- httpSrv.Serve(ln)
+	}()
 	// Indexes load while the server already answers; /readyz says when they are in.
 	go func() {
 		start := time.Now()
@@ -186,7 +226,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		srv.SetReady()
 		log.Info("indexes loaded", "duration", time.Since(start).Round(time.Millisecond), "embedder", emb.Name(), "model", emb.Model())
 	}()
-	fmt.Fprintf(stdout, "memoryd %s listening on http://%s (data: %s)\n", version, ln.Addr(), cfg.Storage.DataDir)
+	fmt.Fprintf(stdout, "memoryd %s listening on %s://%s (data: %s)\n", version, scheme, ln.Addr(), cfg.Storage.DataDir)
 	if cfg.Admin.Token == "" {
 		log.Info("operator API disabled: set admin.token or MEMORYD_ADMIN_TOKEN to enable /v1/admin")
 	}
@@ -202,6 +242,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	srv.SetShuttingDown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
 	defer cancel()
+	if redirect != nil {
+		_ = redirect.Close()
+	}
 	err = httpSrv.Shutdown(shutdownCtx)
 	stopWorkers()
 	<-workersDone
@@ -262,7 +305,7 @@ func orgCreate(args []string, stdout io.Writer) error {
 	if _, ok := cfg.Plans[*plan]; !ok {
 		return fmt.Errorf("org create: unknown plan %q (use %s)", *plan, strings.Join(config.PlanNames, ", "))
 	}
-	st, err := store.Open(cfg.Storage.DataDir, store.Options{})
+	st, err := openStore(cfg)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%w: stop the server first, or use POST /v1/admin/orgs", err)
@@ -282,4 +325,97 @@ func orgCreate(args []string, stdout io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// openStore opens the configured data folder with the master key, if one is set.
+func openStore(cfg config.Config) (*store.Store, error) {
+	key, err := cfg.Encryption.Key()
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(cfg.Storage.DataDir, store.Options{MasterKey: key})
+}
+
+// rekeyCmd rotates the master key of a stopped server's data folder.
+func rekeyCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	newFile := fs.String("new-key-file", "", "file holding the new master key (base64 of 32 bytes); or MEMORYD_NEW_MASTER_KEY")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	oldKey, err := cfg.Encryption.Key()
+	if err != nil {
+		return err
+	}
+	if oldKey == nil {
+		return errors.New("rekey: no current master key: set encryption.master_key_file or MEMORYD_ENCRYPTION_MASTER_KEY")
+	}
+	newText := os.Getenv("MEMORYD_NEW_MASTER_KEY")
+	if *newFile != "" {
+		raw, err := os.ReadFile(*newFile)
+		if err != nil {
+			return fmt.Errorf("rekey: %w", err)
+		}
+		newText = string(raw)
+	}
+	newKey, err := config.DecodeMasterKey(newText)
+	if err != nil {
+		return err
+	}
+	if newKey == nil {
+		return errors.New("rekey: no new master key: pass --new-key-file or set MEMORYD_NEW_MASTER_KEY")
+	}
+	if err := store.Rekey(cfg.Storage.DataDir, oldKey, newKey); err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("%w: stop the server first", err)
+		}
+		return err
+	}
+	fmt.Fprintln(stdout, "master key rotated: start the server with the new key; the old one no longer opens this data folder")
+	return nil
+}
+
+// serverTLS is the HTTPS configuration: TLS 1.2 at least, 1.3 for every client that
+// has it (Go negotiates the highest both sides support), and for TLS 1.2 only
+// forward-secret AEAD suites.
+func serverTLS(c config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}, nil
+}
+
+// redirectServer answers every plain-HTTP request with a 308 to the same path on the
+// HTTPS listener, and serves nothing else: no API call is ever answered in the clear.
+func redirectServer(cfg config.Config, httpsAddr net.Addr) *http.Server {
+	_, port, _ := net.SplitHostPort(httpsAddr.String())
+	return &http.Server{
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.Duration,
+		ReadTimeout:       cfg.Server.ReadTimeout.Duration,
+		WriteTimeout:      cfg.Server.WriteTimeout.Duration,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host := r.Host
+			if h, _, err := net.SplitHostPort(r.Host); err == nil {
+				host = h
+			}
+			if host == "" {
+				host = "localhost"
+			}
+			target := "https://" + net.JoinHostPort(host, port) + r.URL.RequestURI()
+			w.Header().Set("Connection", "close")
+			http.Redirect(w, r, target, http.StatusPermanentRedirect)
+		}),
+	}
 }

@@ -220,6 +220,11 @@ func forEachSealedBucket(tx *bolt.Tx, fn func(b *bolt.Bucket) error) error {
 	}
 	return tx.Bucket(bucketTenants).ForEachBucket(func(orgID []byte) error {
 		t := tx.Bucket(bucketTenants).Bucket(orgID)
+		if b := t.Bucket(bucketAudit); b != nil {
+			if err := fn(b); err != nil {
+				return err
+			}
+		}
 		for _, mode := range []Mode{ModeLive, ModeTest} {
 			mb := t.Bucket([]byte(mode))
 			if mb == nil {
