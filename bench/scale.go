@@ -76,7 +76,7 @@ func runScale(args []string) error {
 			r := rand.New(rand.NewSource(seed))
 			local := make([]time.Duration, 0, per)
 			for i := 0; i < per; i++ {
-				body := map[string]any{"context": sentence(r)[:40], "max_memories": 10}
+				body := map[string]any{"context": sentence(r), "max_memories": 10}
 				if *scoped {
 					body["user_id"] = fmt.Sprintf("u%d", r.Intn(*users))
 				}

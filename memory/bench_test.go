@@ -1,0 +1,51 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"memoryd/store"
+)
+
+var benchWords = strings.Fields(`user prefers likes dislikes lives works studies travels coffee tea
+morning evening running hiking climbing painting music jazz piano guitar dog cat sister brother
+mother father friend project deadline meeting Berlin Lisbon Tokyo remote office weekend summer
+winter vegetarian allergic peanuts birthday moved started learning Spanish Python garden book`)
+
+func benchText(rng *rand.Rand) string {
+	b := make([]string, 8+rng.Intn(8))
+	for i := range b {
+		b[i] = benchWords[rng.Intn(len(benchWords))]
+	}
+	return strings.Join(b, " ")
+}
+
+// BenchmarkBatchCreate measures durable batch inserts of 1,000 memories into one
+// tenant that already holds 20,000 (so the vector index is an HNSW graph).
+func BenchmarkBatchCreate(b *testing.B) {
+	e, _, tn := newEngine(b)
+	ctx := context.Background()
+	rng := rand.New(rand.NewSource(1))
+	batch := func() []NewMemory {
+		items := make([]NewMemory, 1000)
+		for i := range items {
+			items[i] = NewMemory{Text: benchText(rng), UserID: fmt.Sprintf("u%d", rng.Intn(100))}
+		}
+		return items
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := e.Create(ctx, tn, batch(), store.Change{Source: "batch"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Create(ctx, tn, batch(), store.Change{Source: "batch"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "memories/s")
+}
