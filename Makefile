@@ -21,6 +21,9 @@ lint:
 test: lint build
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short $(RACE_PKGS)
+	# Short fuzz runs; a crasher is kept in the package's testdata/fuzz and replays in go test.
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeStrict$$' -fuzztime 10s ./api/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidID$$' -fuzztime 10s ./store/
 	cd sdk/python && MEMORYD_BIN=$(CURDIR)/bin/memoryd python3 -m unittest discover -s tests -t .
 	cd sdk/js && MEMORYD_BIN=$(CURDIR)/bin/memoryd npm test
 

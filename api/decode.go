@@ -15,6 +15,15 @@ import (
 // maxJSONDepth bounds nesting so a hostile body cannot exhaust the stack.
 const maxJSONDepth = 32
 
+// maxArrayItems bounds every array in a body, metadata included: no call takes more
+// than a batch of 1000, and a body of millions of tiny items would cost far more to
+// walk and store than its size suggests.
+const maxArrayItems = 1000
+
+func tooManyItems(path string, n int) *Error {
+	return invalid(path, "%s holds %d items; the limit is %d", fieldName(path), n, maxArrayItems)
+}
+
 // Nullable is a field that distinguishes absent, null and a value, for PATCH-like bodies
 // where null means "clear".
 type Nullable[T any] struct {
@@ -162,6 +171,9 @@ func checkValue(v any, t reflect.Type, path string, depth int) *Error {
 		if !ok {
 			return wrongType("an array")
 		}
+		if len(arr) > maxArrayItems {
+			return tooManyItems(path, len(arr))
+		}
 		for i, el := range arr {
 			if e := checkValue(el, t.Elem(), fmt.Sprintf("%s[%d]", path, i), depth+1); e != nil {
 				return e
@@ -214,6 +226,9 @@ func checkDepth(v any, path string, depth int) *Error {
 			}
 		}
 	case []any:
+		if len(x) > maxArrayItems {
+			return tooManyItems(path, len(x))
+		}
 		for i, el := range x {
 			if e := checkDepth(el, fmt.Sprintf("%s[%d]", path, i), depth+1); e != nil {
 				return e

@@ -61,6 +61,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		sw.Header().Set("X-Request-ID", ri.id)
+		s.setSecurityHeaders(sw, r)
 		r = withValue(r, infoKey, ri)
 		defer func() {
 			if p := recover(); p != nil {
@@ -78,7 +79,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Float64("duration_ms", float64(time.Since(ri.start).Microseconds())/1000),
 				slog.String("org_id", ri.orgID), slog.String("key_id", ri.keyID),
 				slog.String("error", ri.errCode))
+			if ri.orgID != "" {
+				s.auditRequest(r, ri, sw.status)
+			}
 		}()
+		if s.cors(sw, r) {
+			return
+		}
 		q := r.URL.Query()
 		for _, p := range keyParams {
 			if q.Has(p) {

@@ -41,6 +41,10 @@ type Store interface {
 	MemoriesStored(orgID string, mode store.Mode) (int64, error)
 	PurgeUsageEvents(cutoff time.Time) (int, error)
 	Rollups(orgID string, mode store.Mode, gran, dim string, from, to time.Time) ([]store.RollupRow, error)
+
+	RecordAudit(events []store.AuditEvent) error
+	ListAudit(orgID, after string, limit int, ascending bool) ([]store.AuditEvent, string, error)
+	PurgeAudit(cutoff time.Time) (int, error)
 }
 
 // Server holds the API's dependencies; its Handler serves every route.
@@ -54,6 +58,7 @@ type Server struct {
 	touches   keyTouches
 	keys      keyCache
 	idemLocks keyedLocks
+	audit     auditBuffer
 	handler   http.Handler
 	ready     atomic.Bool // indexes loaded
 	stopping  atomic.Bool // shutdown begun
@@ -117,6 +122,7 @@ func (s *Server) routes() http.Handler {
 	h("POST /v1/account/api-keys", s.withKey("admin", s.createKey))
 	h("DELETE /v1/account/api-keys/{key_id}", s.withKey("admin", s.revokeKey))
 	h("POST /v1/account/api-keys/{key_id}/rotate", s.withKey("admin", s.rotateKey))
+	h("GET /v1/account/audit", s.withKey("admin", s.getAudit))
 
 	h("POST /v1/admin/orgs", s.withAdmin(s.adminCreateOrg))
 	h("GET /v1/admin/orgs", s.withAdmin(s.adminListOrgs))
@@ -124,6 +130,7 @@ func (s *Server) routes() http.Handler {
 	h("PATCH /v1/admin/orgs/{org_id}", s.withAdmin(s.adminUpdateOrg))
 	h("DELETE /v1/admin/orgs/{org_id}", s.withAdmin(s.adminDeleteOrg))
 	h("GET /v1/admin/backup", s.withAdmin(s.adminBackup))
+	h("GET /v1/admin/orgs/{org_id}/audit", s.withAdmin(s.adminGetAudit))
 
 	h("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		respond(w, r, http.StatusOK, map[string]any{"status": "ok"})
@@ -196,6 +203,9 @@ func (s *Server) Run(ctx context.Context) {
 			if _, err := s.store.PurgeUsageEvents(s.now().Add(-s.cfg.Meter.EventRetention.Duration)); err != nil {
 				s.log.Error("purge usage events", "err", err)
 			}
+			if _, err := s.store.PurgeAudit(s.now().Add(-s.cfg.Audit.Retention.Duration)); err != nil {
+				s.log.Error("purge audit events", "err", err)
+			}
 		}
 	}
 }
@@ -212,10 +222,13 @@ func (s *Server) sweepExpired() {
 	}
 }
 
-// Flush writes buffered key last-used times.
+// Flush writes buffered key last-used times and audit events.
 func (s *Server) Flush() {
 	if err := s.store.TouchKeys(s.touches.take()); err != nil {
 		s.log.Error("record key use", "err", err)
+	}
+	if err := s.flushAudit(); err != nil {
+		s.log.Error("record audit events", "err", err)
 	}
 }
 
