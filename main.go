@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -153,7 +154,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	mtr := meter.New(cfg, st, log, nil)
 	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
-		OnUsage: func(ev store.UsageEvent) { mtr.Record(ev, false) }})
+		IndexDir: filepath.Join(cfg.Storage.DataDir, "indexes"),
+		OnUsage:  func(ev store.UsageEvent) { mtr.Record(ev, false) }})
 	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Log: log})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -250,6 +252,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	<-workersDone
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	// Nothing writes any more: the large tenants' vector indexes can be saved, so the
+	// next start loads them instead of rebuilding.
+	if err := engine.SaveSnapshots(); err != nil {
+		log.Error("save index snapshots", "err", err)
 	}
 	log.Info("stopped")
 	return nil

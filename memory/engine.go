@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"memoryd/index"
 	"memoryd/llm"
 	"memoryd/store"
 )
@@ -32,6 +33,7 @@ type Store interface {
 	Tenants() ([]store.TenantRef, error)
 	SetVectors(orgID string, mode store.Mode, model string, vecs map[string][]float32) (int, error)
 	PurgeExpired(now time.Time) ([]store.Expired, error)
+	WriteSeq(orgID string, mode store.Mode) (uint64, error)
 	PutJob(j store.Job) error
 	GetJob(orgID string, mode store.Mode, id string) (store.Job, error)
 	UnfinishedJobs() ([]store.Job, error)
@@ -46,15 +48,17 @@ type Tenant struct {
 // Engine runs memory operations for every tenant and keeps each tenant's search index
 // in step with the store.
 type Engine struct {
-	store    Store
-	embedder llm.Embedder
-	local    *llm.LocalEmbedder // set when the embedder is the built-in one
-	log      *slog.Logger
-	now      func() time.Time
-	tenants  sync.Map // Tenant → *tenantIndex
-	cache    *responseCache
-	jobs     jobQueue
-	onUsage  func(store.UsageEvent)
+	store     Store
+	embedder  llm.Embedder
+	local     *llm.LocalEmbedder // set when the embedder is the built-in one
+	log       *slog.Logger
+	now       func() time.Time
+	tenants   sync.Map // Tenant → *tenantIndex
+	cache     *responseCache
+	jobs      jobQueue
+	onUsage   func(store.UsageEvent)
+	indexDir  string
+	crossover int
 }
 
 // Options are the engine's collaborators; zero values pick the defaults (the local
@@ -67,6 +71,11 @@ type Options struct {
 	CacheEntries int
 	// OnUsage receives the usage of background work (jobs), which no request carries.
 	OnUsage func(store.UsageEvent)
+	// IndexDir holds vector index snapshots; empty: none are kept.
+	IndexDir string
+	// Crossover is the tenant size from which vectors are searched with HNSW rather
+	// than an exact scan (default index.ExactCrossover).
+	Crossover int
 }
 
 // DefaultDim is the local embedder's vector length.
@@ -83,11 +92,14 @@ func New(st Store, opt Options) *Engine {
 	if opt.Embedder == nil {
 		opt.Embedder = llm.NewLocal(DefaultDim)
 	}
+	if opt.Crossover == 0 {
+		opt.Crossover = index.ExactCrossover
+	}
 	if opt.CacheEntries == 0 {
 		opt.CacheEntries = 4096
 	}
 	e := &Engine{store: st, embedder: opt.Embedder, log: opt.Log, now: opt.Now, cache: newResponseCache(opt.CacheEntries),
-		jobs: jobQueue{ch: make(chan store.Job, 1024)}, onUsage: opt.OnUsage}
+		jobs: jobQueue{ch: make(chan store.Job, 1024)}, onUsage: opt.OnUsage, indexDir: opt.IndexDir, crossover: opt.Crossover}
 	e.local, _ = opt.Embedder.(*llm.LocalEmbedder)
 	return e
 }

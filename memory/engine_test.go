@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand"
+	"os"
 	"sync"
 	"testing"
 
@@ -155,5 +156,95 @@ func TestIndexRebuiltFromStore(t *testing.T) {
 	ti, _ := fresh.tenant(tn)
 	if ti.stale != 0 || ti.vec.Len() != 3 {
 		t.Fatalf("reload: %d stale, %d vectors", ti.stale, ti.vec.Len())
+	}
+}
+
+// Snapshots: a large tenant's vectors load from the snapshot saved at shutdown; a
+// write since, or a damaged file, makes the engine rebuild from the store instead.
+func TestVectorSnapshots(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	org, _, _, err := st.CreateOrgWithAdminKey("s", "enterprise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := Tenant{OrgID: org.ID, Mode: store.ModeLive}
+	dir := t.TempDir()
+	open := func() *Engine {
+		e := New(st, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), IndexDir: dir, Crossover: 40})
+		if err := e.LoadAll(); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	ctx := context.Background()
+	e := open()
+	rng := rand.New(rand.NewSource(3))
+	var items []NewMemory
+	for i := 0; i < 120; i++ {
+		items = append(items, NewMemory{Text: benchText(rng)})
+	}
+	items = append(items, NewMemory{Text: "Speaks fluent Icelandic and Faroese"})
+	mems, err := e.Create(ctx, tn, items, store.Change{Source: "batch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SaveSnapshots(); err != nil {
+		t.Fatal(err)
+	}
+	found := func(e *Engine, id, q string) bool {
+		res, err := e.Retrieve(ctx, tn, Query{Context: q, Max: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range res.Hits {
+			if h.Memory.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	loaded := func(e *Engine) *tenantIndex { ti, _ := e.tenant(tn); return ti }
+
+	e2 := open()
+	if ti := loaded(e2); !ti.fromSnapshot || ti.vec.Len() != 121 || !ti.vec.UsesHNSW() {
+		t.Fatalf("not loaded from the snapshot: from=%v len=%d", ti.fromSnapshot, ti.vec.Len())
+	}
+	if !found(e2, mems[120].ID, "Icelandic Faroese") {
+		t.Fatal("memory not found after loading the snapshot")
+	}
+
+	// A write since the snapshot makes it stale.
+	late, err := e2.Create(ctx, tn, []NewMemory{{Text: "Collects vintage fountain pens"}}, store.Change{Source: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e3 := open()
+	if ti := loaded(e3); ti.fromSnapshot || ti.vec.Len() != 122 {
+		t.Fatalf("stale snapshot loaded: from=%v len=%d", ti.fromSnapshot, ti.vec.Len())
+	}
+	if !found(e3, late[0].ID, "fountain pens") {
+		t.Fatal("the write after the snapshot is missing")
+	}
+
+	// A damaged snapshot is detected and rebuilt, never loaded.
+	if err := e3.SaveSnapshots(); err != nil {
+		t.Fatal(err)
+	}
+	path := e3.snapshotPath(tn)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 0xff
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e4 := open()
+	if ti := loaded(e4); ti.fromSnapshot || ti.vec.Len() != 122 {
+		t.Fatalf("damaged snapshot: from=%v len=%d", ti.fromSnapshot, ti.vec.Len())
 	}
 }

@@ -15,18 +15,19 @@ import (
 // attributes filters need, and the corpus statistics the local embedder weighs query
 // words by. It follows the store; the store stays the truth.
 type tenantIndex struct {
-	mu       sync.RWMutex // guards docs and deleted; searches hold it for reading
-	vec      *index.Auto
-	kw       *index.Keyword
-	stats    *llm.TermStats // nil unless the embedder is the local one
-	docs     map[string]*doc
-	deleted  map[string]struct{}      // ids removed in this process: a late update must not revive them
-	stale    int                      // memories whose stored vector came from another model
-	recent   map[store.Scope][]string // the last texts written in each scope, newest last
-	gen      uint64                   // bumped by every change; keys the response cache
-	loadErr  error
-	loaded   chan struct{} // closed once the initial load is done
-	loadOnce sync.Once
+	mu           sync.RWMutex // guards docs and deleted; searches hold it for reading
+	vec          *index.Auto
+	kw           *index.Keyword
+	stats        *llm.TermStats // nil unless the embedder is the local one
+	docs         map[string]*doc
+	deleted      map[string]struct{}      // ids removed in this process: a late update must not revive them
+	stale        int                      // memories whose stored vector came from another model
+	recent       map[store.Scope][]string // the last texts written in each scope, newest last
+	gen          uint64                   // bumped by every change; keys the response cache
+	fromSnapshot bool                     // the vectors were loaded from a snapshot, not rebuilt
+	loadErr      error
+	loaded       chan struct{} // closed once the initial load is done
+	loadOnce     sync.Once
 }
 
 // doc is what filtering needs of a memory, kept beside its vector.
@@ -97,7 +98,7 @@ func (e *Engine) tenant(t Tenant) (*tenantIndex, error) {
 // was made by another model (or that has none) is searchable by keywords only until
 // it is re-embedded (POST /v1/batch/embeddings).
 func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
-	ti.vec = index.NewAuto(e.embedder.Dim(), index.DefaultHNSWConfig())
+	ti.vec = index.NewAutoCrossover(e.embedder.Dim(), index.DefaultHNSWConfig(), e.crossover)
 	ti.kw = index.NewKeyword()
 	ti.docs = map[string]*doc{}
 	ti.deleted = map[string]struct{}{}
@@ -106,8 +107,17 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 		ti.stats = e.local.NewTermStats()
 	}
 	model := e.embedder.Model()
+	// No write reaches this tenant while it loads (writers wait for the load), so the
+	// write count read here is the one the scan below sees.
+	seq, err := e.store.WriteSeq(t.OrgID, t.Mode)
+	if err != nil {
+		return err
+	}
+	if a := e.loadSnapshot(t, seq); a != nil {
+		ti.vec, ti.fromSnapshot = a, true
+	}
 	// Memories come in id order, which is creation order: contexts are as when written.
-	_, err := e.store.ScanIndexed(t.OrgID, t.Mode, func(m *store.Memory, vmodel string, vec []float32) error {
+	_, err = e.store.ScanIndexed(t.OrgID, t.Mode, func(m *store.Memory, vmodel string, vec []float32) error {
 		d := docOf(m)
 		d.context = ti.note(scopeOf(m), m.Text)
 		ti.docs[m.ID] = d
@@ -122,6 +132,9 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 			return nil
 		}
 		ti.docs[m.ID].hasVector = true
+		if ti.fromSnapshot {
+			return nil
+		}
 		return ti.vec.Add(m.ID, vec)
 	})
 	if ti.stale > 0 {
