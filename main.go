@@ -265,19 +265,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 // newEmbedder builds the configured embedder, behind a cache so identical texts are
 // embedded once.
 func newEmbedder(c config.Embedder) (llm.Embedder, error) {
-	switch c.Provider {
-	case "openai":
+	if c.Provider == "openai" {
 		e, err := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: c.BaseURL, APIKey: c.APIKey, Model: c.Model,
 			Dimensions: c.Dimensions, BatchSize: c.BatchSize, MaxRetries: c.MaxRetries, Timeout: c.Timeout.Duration})
 		if err != nil {
 			return nil, err
 		}
 		return llm.NewCached(e, c.CacheEntries), nil
-	default:
-		// The local embedder is fast enough that a cache would cost more than it saves,
-		// and the engine needs it unwrapped for corpus-weighted queries.
-		return llm.NewLocal(c.Dimensions), nil
 	}
+	return llm.NewCached(llm.NewLocal(c.Dimensions), c.CacheEntries), nil
 }
 
 // bootstrap creates the default org on an empty data folder and prints its admin key,

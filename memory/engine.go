@@ -100,7 +100,16 @@ func New(st Store, opt Options) *Engine {
 	}
 	e := &Engine{store: st, embedder: opt.Embedder, log: opt.Log, now: opt.Now, cache: newResponseCache(opt.CacheEntries),
 		jobs: jobQueue{ch: make(chan store.Job, 1024)}, onUsage: opt.OnUsage, indexDir: opt.IndexDir, crossover: opt.Crossover}
-	e.local, _ = opt.Embedder.(*llm.LocalEmbedder)
+	// Queries use the local embedder's corpus-weighted form, under any cache wrapper.
+	inner := opt.Embedder
+	for {
+		u, ok := inner.(interface{ Unwrap() llm.Embedder })
+		if !ok {
+			break
+		}
+		inner = u.Unwrap()
+	}
+	e.local, _ = inner.(*llm.LocalEmbedder)
 	return e
 }
 
