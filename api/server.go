@@ -147,6 +147,10 @@ func (s *Server) routes() http.Handler {
 		}
 	}))
 
+	h("GET /openapi.json", http.HandlerFunc(s.getOpenAPI))
+	h("GET /docs", http.HandlerFunc(s.getDocs))
+	h("GET "+docsScriptPath, http.HandlerFunc(s.getDocsScript))
+
 	h("/", s.noRoute(mux))
 	return mux
 }
