@@ -1,4 +1,5 @@
 // The SDK against the real memoryd binary: every call the server implements today.
+// Batch extraction is not served yet (issue 6); its wire format is tested in stub.test.js.
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -9,6 +10,7 @@ import {
   IdempotencyConflictError,
   InsufficientScopeError,
   InvalidRequestError,
+  LLMNotConfiguredError,
   MemoryAPIError,
   MemoryClient,
   NotFoundError,
@@ -190,5 +192,124 @@ describe("usage", () => {
 
     const csv = await client.usage.history({ format: "csv", groupBy: "endpoint" });
     assert.match(csv, /^start,group,/);
+  });
+});
+
+describe("usage history", () => {
+  test("by hour and endpoint", async () => {
+    await client.retrieve({ context: "anything at all", userId: newUser() });
+    const history = await client.usage.history({ granularity: "hour", groupBy: "endpoint" });
+    const groups = new Set(history.buckets.map((b) => b.group));
+    assert.ok(groups.has("POST /v1/retrieve"), [...groups].join(", "));
+    for (const bucket of history.buckets) {
+      assert.match(bucket.start, /:00:00Z$/);
+      assert.equal(typeof bucket.apiCalls, "number");
+    }
+  });
+});
+
+const FACTS = [
+  ["User works as a nurse at the city hospital", { category: "work" }],
+  ["User prefers dark mode interfaces", { category: "preference" }],
+  ["User has a dog named Biscuit", { category: "pets" }],
+];
+
+describe("retrieval", () => {
+  let userId;
+  before(async () => {
+    userId = newUser();
+    await client.memories.batchCreate(FACTS.map(([text, metadata]) => ({ text, metadata, userId })));
+    // Another user's memory with the same words must never come back.
+    await client.memories.create({ text: "User works as a nurse", userId: newUser() });
+  });
+
+  test("retrieve ranks by relevance", async () => {
+    const { memories } = await client.retrieve({ context: "What does the user do for work?", userId });
+    assert.equal(memories.length, 3);
+    assert.equal(memories[0].text, FACTS[0][0]);
+    const scores = memories.map((m) => m.relevance);
+    assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
+    assert.ok(scores.every((s) => s >= 0 && s <= 1), String(scores));
+    assert.deepEqual(new Set(memories.map((m) => m.userId)), new Set([userId]));
+    assert.deepEqual(memories[0].metadata, { category: "work" });
+  });
+
+  test("threshold, limit and filters", async () => {
+    const top = await client.retrieve({ context: "dark mode", userId, maxMemories: 1 });
+    assert.deepEqual(top.memories.map((m) => m.text), [FACTS[1][0]]);
+
+    // Relevance is shown to four decimals but compared unrounded: stay just below it.
+    const relevanceThreshold = top.memories[0].relevance - 0.001;
+    const above = await client.retrieve({ context: "dark mode", userId, relevanceThreshold });
+    assert.deepEqual(above.memories.map((m) => m.text), [FACTS[1][0]]);
+
+    const pets = await client.retrieve({
+      context: "What does the user like?", userId, filters: { metadata: { category: "pets" } },
+    });
+    assert.deepEqual(pets.memories.map((m) => m.text), [FACTS[2][0]]);
+
+    const none = await client.retrieve({
+      context: "dark mode", userId, filters: { createdAfter: new Date("2999-01-01T00:00:00Z") },
+    });
+    assert.deepEqual(none.memories, []);
+  });
+
+  test("query without a model is retrieval", async () => {
+    const params = { context: "What does the user do for work?", userId, maxMemories: 2 };
+    const query = await client.query(params);
+    const retrieve = await client.retrieve(params);
+    assert.deepEqual(query.memories.map((m) => [m.id, m.relevance]), retrieve.memories.map((m) => [m.id, m.relevance]));
+  });
+
+  test("invalid retrieval names the field", async () => {
+    let err = await client.retrieve({ context: "", userId }).catch((e) => e);
+    assert.ok(err instanceof InvalidRequestError);
+    assert.equal(err.details.field, "context");
+    err = await client.query({ context: "work", relevanceThreshold: 2 }).catch((e) => e);
+    assert.equal(err.details.field, "relevance_threshold");
+  });
+
+  test("queryWithAnswer needs a model", async () => {
+    const err = await client
+      .queryWithAnswer({ context: "What does the user do for work?", userId, promptTemplate: "Answer briefly: {question}" })
+      .catch((e) => e);
+    assert.ok(err instanceof LLMNotConfiguredError, String(err));
+    assert.deepEqual([err.status, err.code], [501, "LLM_NOT_CONFIGURED"]);
+    assert.match(err.requestId, /^req_/);
+  });
+});
+
+describe("jobs", () => {
+  test("re-embed everything and wait", async () => {
+    await client.memories.batchCreate([0, 1, 2].map((i) => ({ text: `fact ${i}`, userId: newUser() })));
+    const job = await client.batch.embeddings();
+    assert.match(job.id, /^job_/);
+    assert.equal(job.type, "embeddings");
+    assert.ok(["queued", "running", "succeeded"].includes(job.status), job.status);
+
+    const done = await client.jobs.wait(job, { pollIntervalMs: 50, timeoutMs: 30_000 });
+    assert.equal(done.status, "succeeded");
+    assert.equal(done.error, null);
+    assert.ok(done.progress.total >= 3);
+    assert.deepEqual([done.progress.done, done.progress.failed], [done.progress.total, 0]);
+    assert.equal(done.result.memoriesEmbedded, done.progress.total);
+    assert.ok(done.finishedAt);
+    assert.equal((await client.jobs.get(job.id)).status, "succeeded");
+  });
+
+  test("re-embed some", async () => {
+    const m = await client.memories.create({ text: "just this one", userId: newUser() });
+    const job = await client.batch.embeddings({ memoryIds: [m.id] });
+    const done = await client.jobs.wait(job.id, { pollIntervalMs: 50, timeoutMs: 30_000 });
+    assert.deepEqual([done.status, done.progress.total, done.result.memoriesEmbedded], ["succeeded", 1, 1]);
+  });
+
+  test("unknown ids", async () => {
+    let err = await client.jobs.get("job_doesnotexist").catch((e) => e);
+    assert.ok(err instanceof NotFoundError);
+    assert.equal(err.code, "JOB_NOT_FOUND");
+    err = await client.batch.embeddings({ memoryIds: ["mem_doesnotexist"] }).catch((e) => e);
+    assert.ok(err instanceof NotFoundError);
+    assert.equal(err.code, "MEMORY_NOT_FOUND");
   });
 });

@@ -1,9 +1,8 @@
-// The SDK against a scripted stub server: retries, casing, and the wire format of
-// the calls memoryd does not implement yet.
-//
-// TODO(issue 10): move query, retrieve, queryWithAnswer, batch extract/embeddings and
-// jobs to server.test.js once the real binary serves those endpoints. (Usage is served
-// now and tested there too; its stub test stays for the exact query string.)
+// The SDK against a scripted stub server: retries, casing, and the exact wire format of
+// each call (method, path, body, query string), which a real server would accept in more
+// than one form, plus answers the real server cannot be made to give (a model's answer,
+// a job seen while still running). server.test.js runs the same calls against the real
+// binary; batch extraction is only here until the server serves it (issue 6).
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";

@@ -1,4 +1,5 @@
-"""The SDK against the real memoryd binary: every call the server implements today."""
+"""The SDK against the real memoryd binary: every call the server implements today.
+Batch extraction is not served yet (issue 6); its wire format is tested in test_stub.py."""
 
 import unittest
 import uuid
@@ -9,6 +10,8 @@ from memory_api import (
     IdempotencyConflictError,
     InsufficientScopeError,
     InvalidRequestError,
+    Job,
+    LLMNotConfiguredError,
     MemoryAPIError,
     MemoryClient,
     NotFoundError,
@@ -202,6 +205,116 @@ class UsageTest(unittest.TestCase):
 
         csv = self.client.usage.history(format="csv", group_by="endpoint")
         self.assertTrue(csv.startswith("start,group,"), csv[:80])
+
+    def test_history_by_hour_and_endpoint(self) -> None:
+        self.client.retrieve("anything at all", user_id=new_user())
+        history = self.client.usage.history(granularity="hour", group_by="endpoint")
+        groups = {b["group"] for b in history.buckets}
+        self.assertIn("POST /v1/retrieve", groups)
+        for bucket in history.buckets:
+            self.assertTrue(bucket["start"].endswith(":00:00Z"), bucket["start"])
+            self.assertIsInstance(bucket["api_calls"], int)
+
+
+FACTS = [
+    ("User works as a nurse at the city hospital", {"category": "work"}),
+    ("User prefers dark mode interfaces", {"category": "preference"}),
+    ("User has a dog named Biscuit", {"category": "pets"}),
+]
+
+
+class RetrievalTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.client = MemoryClient(api_key=server.api_key, base_url=server.base_url)
+        self.user = new_user()
+        self.memories = self.client.memories.batch_create(
+            [{"text": text, "metadata": meta, "user_id": self.user} for text, meta in FACTS])
+        # Another user's memory with the same words must never come back.
+        self.client.memories.create(text="User works as a nurse", user_id=new_user())
+
+    def test_retrieve_ranks_by_relevance(self) -> None:
+        result = self.client.retrieve("What does the user do for work?", user_id=self.user)
+        self.assertEqual(len(result), 3)
+        self.assertEqual(result.memories[0].text, FACTS[0][0])
+        scores = [m.relevance for m in result]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        self.assertTrue(all(0 <= s <= 1 for s in scores), scores)
+        self.assertEqual({m.user_id for m in result}, {self.user})
+        self.assertEqual(result.memories[0].metadata, {"category": "work"})
+
+    def test_retrieve_threshold_limit_and_filters(self) -> None:
+        top = self.client.retrieve("dark mode", user_id=self.user, max_memories=1)
+        self.assertEqual([m.text for m in top], [FACTS[1][0]])
+
+        # Relevance is shown to four decimals but compared unrounded: stay just below it.
+        threshold = top.memories[0].relevance - 0.001
+        above = self.client.retrieve("dark mode", user_id=self.user, relevance_threshold=threshold)
+        self.assertEqual([m.text for m in above], [FACTS[1][0]])
+
+        pets = self.client.retrieve("What does the user like?", user_id=self.user,
+                                    filters={"metadata": {"category": "pets"}})
+        self.assertEqual([m.text for m in pets], [FACTS[2][0]])
+
+        none = self.client.retrieve("dark mode", user_id=self.user,
+                                    filters={"created_after": "2999-01-01T00:00:00Z"})
+        self.assertEqual(len(none), 0)
+
+    def test_query_without_a_model_is_retrieval(self) -> None:
+        query = self.client.query("What does the user do for work?", user_id=self.user, max_memories=2)
+        retrieve = self.client.retrieve("What does the user do for work?", user_id=self.user, max_memories=2)
+        self.assertEqual([(m.id, m.relevance) for m in query], [(m.id, m.relevance) for m in retrieve])
+
+    def test_invalid_retrieval(self) -> None:
+        with self.assertRaises(InvalidRequestError) as ctx:
+            self.client.retrieve("", user_id=self.user)
+        self.assertEqual(ctx.exception.field, "context")
+        with self.assertRaises(InvalidRequestError) as ctx:
+            self.client.query("work", relevance_threshold=2)
+        self.assertEqual(ctx.exception.field, "relevance_threshold")
+
+    def test_answer_needs_a_model(self) -> None:
+        with self.assertRaises(LLMNotConfiguredError) as ctx:
+            self.client.query_with_answer("What does the user do for work?", user_id=self.user,
+                                          prompt_template="Answer briefly: {question}")
+        err = ctx.exception
+        self.assertEqual((err.status, err.code), (501, "LLM_NOT_CONFIGURED"))
+        self.assertTrue(err.request_id and err.request_id.startswith("req_"))
+
+
+class JobsTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.client = MemoryClient(api_key=server.api_key, base_url=server.base_url)
+
+    def test_reembed_all_and_wait(self) -> None:
+        self.client.memories.batch_create([{"text": f"fact {i}", "user_id": new_user()} for i in range(3)])
+        job = self.client.batch.embeddings()
+        self.assertIsInstance(job, Job)
+        self.assertTrue(job.id.startswith("job_"))
+        self.assertEqual(job.type, "embeddings")
+        self.assertIn(job.status, ("queued", "running", "succeeded"))
+
+        done = self.client.jobs.wait(job, poll_interval=0.05, timeout=30)
+        self.assertEqual(done.status, "succeeded")
+        self.assertTrue(done.is_terminal)
+        self.assertIsNone(done.error)
+        self.assertGreaterEqual(done.progress.total, 3)
+        self.assertEqual((done.progress.done, done.progress.failed), (done.progress.total, 0))
+        self.assertEqual(done.result["memories_embedded"], done.progress.total)
+        self.assertTrue(done.finished_at)
+        self.assertEqual(self.client.jobs.get(job.id).status, "succeeded")
+
+    def test_reembed_some(self) -> None:
+        m = self.client.memories.create(text="just this one", user_id=new_user())
+        done = self.client.jobs.wait(self.client.batch.embeddings([m.id]).id, poll_interval=0.05, timeout=30)
+        self.assertEqual((done.status, done.progress.total, done.result["memories_embedded"]), ("succeeded", 1, 1))
+
+    def test_unknown_ids(self) -> None:
+        with self.assertRaises(NotFoundError) as ctx:
+            self.client.jobs.get("job_doesnotexist")
+        self.assertEqual(ctx.exception.code, "JOB_NOT_FOUND")
+        with self.assertRaises(NotFoundError) as ctx:
+            self.client.batch.embeddings(["mem_doesnotexist"])
+        self.assertEqual(ctx.exception.code, "MEMORY_NOT_FOUND")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,7 @@
-"""The SDK against a scripted stub server: retries, and the wire format of the calls
-memoryd does not implement yet.
-
-TODO(issue 10): move query, retrieve, query_with_answer, batch extract/embeddings and
-jobs to test_server.py once the real binary serves those endpoints. (Usage is served
-now and tested there too; its stub test stays for the exact query string.)
+"""The SDK against a scripted stub server: retries, and the exact wire format of each
+call (method, path, body, query string), which a real server would accept in more than
+one form. test_server.py runs the same calls against the real binary; batch extraction
+is only here until the server serves it (issue 6).
 """
 
 import json
@@ -120,7 +118,8 @@ class RetryTest(unittest.TestCase):
 
 
 class WireFormatTest(unittest.TestCase):
-    """Method, path and body of the calls the real server does not answer yet."""
+    """Method, path and body of each call, and parsing of answers the real server cannot
+    be made to give (a model's answer, a job seen while still running)."""
 
     def call(self, answer, fn):
         with StubServer(answer) as stub:
