@@ -24,7 +24,8 @@ var openapiYAML []byte
 
 // The API reference page is Redoc's standalone bundle, vendored from npm (redoc 2.5.4,
 // bundles/redoc.standalone.js, MIT, see docs/LICENSE): the page works offline and makes
-// no request to any other host.
+// no request to any other host (the bundle's one remote image, Redocly's logo in the
+// menu footer, is refused by the page's Content-Security-Policy).
 //
 //go:embed docs/redoc.standalone.js
 var redocJS []byte
@@ -82,7 +83,7 @@ var docsCSP = func() string {
 
 // openapiJSON converts the embedded YAML once, on first use, keeping the document's key
 // order (Redoc lists operations in path order).
-var openapiJSON = sync.OnceValues(func() ([]byte, error) { return yamlToJSON(openapiYAML) })
+var openapiJSON = sync.OnceValues(func() ([]byte, error) { return YAMLToJSON(openapiYAML) })
 
 func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) {
 	doc, err := openapiJSON()
@@ -116,9 +117,9 @@ func (s *Server) getDocsScript(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(redocJS))
 }
 
-// yamlToJSON converts a YAML document to JSON, keeping mappings in their written order
-// (a Go map would sort them).
-func yamlToJSON(src []byte) ([]byte, error) {
+// YAMLToJSON converts a YAML document to JSON, keeping mappings in their written order
+// (a Go map would sort them). scripts/postman uses it for the collection's examples.
+func YAMLToJSON(src []byte) ([]byte, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err != nil {
 		return nil, err
