@@ -152,9 +152,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Index snapshots hold the vectors in the clear: an encrypted store writes none
+	// (its large tenants rebuild their indexes at start) until they are sealed too.
+	indexDir := filepath.Join(cfg.Storage.DataDir, "indexes")
+	if st.Encrypted() {
+		indexDir = ""
+	}
 	mtr := meter.New(cfg, st, log, nil)
 	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
-		IndexDir: filepath.Join(cfg.Storage.DataDir, "indexes"),
+		IndexDir: indexDir,
 		OnUsage:  func(ev store.UsageEvent) { mtr.Record(ev, false) }})
 	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Log: log})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
