@@ -182,6 +182,11 @@ func (ti *tenantIndex) put(m *store.Memory) {
 func (ti *tenantIndex) remove(id string) {
 	ti.mu.Lock()
 	defer ti.mu.Unlock()
+	// The set only needs to outlive the race between a write's commit and its index
+	// update; ids are never reused, so forgetting old entries is safe.
+	if len(ti.deleted) >= 100_000 {
+		ti.deleted = map[string]struct{}{}
+	}
 	ti.deleted[id] = struct{}{}
 	if old, ok := ti.docs[id]; ok {
 		if ti.stats != nil {
