@@ -8,21 +8,40 @@ import (
 	"time"
 )
 
-// A small vocabulary for synthetic memories: enough variety that keyword and vector
-// search both have work to do.
-var words = strings.Fields(`user prefers likes dislikes lives works studies travels to from with
-the a dark light mode coffee tea morning evening running hiking climbing painting music jazz rock
-piano guitar dog cat sister brother mother father friend team project deadline meeting Berlin
-Lisbon Tokyo Paris Boston remote office weekend summer winter vegetarian vegan allergic peanuts
-gluten birthday anniversary moved started finished learning Spanish French German Python Go Rust
-garden kitchen book novel poetry movie series football tennis swimming yoga doctor nurse teacher
-engineer designer writer manager student bakery restaurant market beach mountain river lake`)
+// Synthetic text follows Zipf's law over a vocabulary of made-up words, as natural
+// language does: a few words are everywhere, most are rare. (A tiny vocabulary would
+// make every word common, which no real corpus does.)
+var syllables = strings.Fields("ka lo mi ne ru sa ti vo pe da fi go hu ja ke la mo ni po qu re si to va we xi yo za")
 
-func sentence(rng *rand.Rand) string {
-	n := 6 + rng.Intn(10)
+type textGen struct {
+	rng   *rand.Rand
+	zipf  *rand.Zipf
+	vocab []string
+}
+
+func newTextGen(seed int64, vocab int) *textGen {
+	rng := rand.New(rand.NewSource(seed))
+	g := &textGen{rng: rng, zipf: rand.NewZipf(rng, 1.1, 2, uint64(vocab-1))}
+	words := rand.New(rand.NewSource(42)) // the same vocabulary for every generator
+	seen := map[string]bool{}
+	for len(g.vocab) < vocab {
+		var b strings.Builder
+		for n := 2 + words.Intn(3); n > 0; n-- {
+			b.WriteString(syllables[words.Intn(len(syllables))])
+		}
+		if w := b.String(); !seen[w] {
+			seen[w] = true
+			g.vocab = append(g.vocab, w)
+		}
+	}
+	return g
+}
+
+func (g *textGen) sentence(minWords, maxWords int) string {
+	n := minWords + g.rng.Intn(maxWords-minWords+1)
 	b := make([]string, n)
 	for i := range b {
-		b[i] = words[rng.Intn(len(words))]
+		b[i] = g.vocab[g.zipf.Uint64()]
 	}
 	return strings.Join(b, " ")
 }
@@ -42,13 +61,14 @@ func runScale(args []string) error {
 		return err
 	}
 	defer t.stop()
-	rng := rand.New(rand.NewSource(1))
+	gen := newTextGen(1, 20_000)
+	rng := gen.rng
 	start := time.Now()
 	for done := 0; done < *n; {
 		size := min(1000, *n-done)
 		batch := make([]map[string]any, size)
 		for i := range batch {
-			batch[i] = map[string]any{"text": sentence(rng), "user_id": fmt.Sprintf("u%d", rng.Intn(*users))}
+			batch[i] = map[string]any{"text": gen.sentence(8, 20), "user_id": fmt.Sprintf("u%d", rng.Intn(*users))}
 		}
 		if err := t.call("POST", "/v1/batch/memories", map[string]any{"memories": batch}, nil); err != nil {
 			return err
@@ -61,7 +81,7 @@ func runScale(args []string) error {
 
 	// Warm up, then measure.
 	for i := 0; i < 50; i++ {
-		_ = t.call("POST", "/v1/retrieve", map[string]any{"context": sentence(rng), "max_memories": 10}, nil)
+		_ = t.call("POST", "/v1/retrieve", map[string]any{"context": gen.sentence(4, 10), "max_memories": 10}, nil)
 	}
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -73,10 +93,11 @@ func runScale(args []string) error {
 		wg.Add(1)
 		go func(seed int64) {
 			defer wg.Done()
-			r := rand.New(rand.NewSource(seed))
+			g := newTextGen(seed, 20_000)
+			r := g.rng
 			local := make([]time.Duration, 0, per)
 			for i := 0; i < per; i++ {
-				body := map[string]any{"context": sentence(r), "max_memories": 10}
+				body := map[string]any{"context": g.sentence(4, 10), "max_memories": 10}
 				if *scoped {
 					body["user_id"] = fmt.Sprintf("u%d", r.Intn(*users))
 				}
