@@ -150,11 +150,12 @@ func TestDocsPageIsSelfContained(t *testing.T) {
 }
 
 // The shell examples in docs/ marked <!-- run --> work as printed. Each page runs in one
-// shell (so a page's later examples can use the ids its earlier ones saved) against its
-// own fresh server, with MEMORYD_KEY set to the first-start key and MEMORYD_ADMIN_TOKEN
-// to the operator token. Run with -v to see what each page's examples print.
+// shell from the repository root (so a page's later examples can use the ids its earlier
+// ones saved, and the SDK pages can import the SDKs from sdk/) against its own fresh
+// server, with MEMORYD_KEY set to the first-start key, MEMORYD_ADMIN_TOKEN to the
+// operator token and MEMORYD_BASE_URL to the server. Run with -v to see what they print.
 func TestDocsExamples(t *testing.T) {
-	for _, tool := range []string{"bash", "curl", "jq"} {
+	for _, tool := range []string{"bash", "curl", "jq", "python3", "node"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skip(tool + " not installed")
 		}
@@ -188,8 +189,8 @@ func TestDocsExamples(t *testing.T) {
 				t.Fatal("no first-start key")
 			}
 			cmd := exec.Command("bash", "-c", strings.ReplaceAll(script.String(), "http://127.0.0.1:8080", s.base))
-			cmd.Dir = t.TempDir()
-			cmd.Env = append(os.Environ(), "MEMORYD_KEY="+s.firstKey, "MEMORYD_ADMIN_TOKEN="+testAdminToken)
+			cmd.Env = append(os.Environ(), "MEMORYD_KEY="+s.firstKey, "MEMORYD_ADMIN_TOKEN="+testAdminToken,
+				"MEMORYD_BASE_URL="+s.base, "MEMORYD_API_KEY=")
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("examples of %s failed: %v\n%s", page, err, out)
