@@ -162,7 +162,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
 		IndexDir: indexDir,
 		OnUsage:  func(ev store.UsageEvent) { mtr.Record(ev, false) }})
-	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Log: log})
+	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Log: log,
+		Stats: []api.StatsSource{engine, mtr, st}})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return err

@@ -82,6 +82,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if ri.orgID != "" {
 				s.auditRequest(r, ri, sw.status)
 			}
+			s.metrics.observe(r.Pattern, sw.status, time.Since(ri.start))
 		}()
 		if s.cors(sw, r) {
 			return

@@ -60,6 +60,7 @@ type Server struct {
 	idemLocks keyedLocks
 	audit     auditBuffer
 	handler   http.Handler
+	metrics   *metrics
 	ready     atomic.Bool // indexes loaded
 	stopping  atomic.Bool // shutdown begun
 }
@@ -76,8 +77,10 @@ type Deps struct {
 	Store  Store
 	Engine *memory.Engine
 	Meter  *meter.Meter
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Stats feed the gauges of /metrics.
+	Stats []StatsSource
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // New builds the server and its routes.
@@ -89,6 +92,7 @@ func New(d Deps) *Server {
 		d.Log = slog.Default()
 	}
 	s := &Server{cfg: d.Config, store: d.Store, engine: d.Engine, meter: d.Meter, log: d.Log, now: d.Now}
+	s.metrics = newMetrics(d.Stats...)
 	s.handler = s.observe(s.routes())
 	return s
 }
@@ -136,6 +140,9 @@ func (s *Server) routes() http.Handler {
 		respond(w, r, http.StatusOK, map[string]any{"status": "ok"})
 	}))
 
+	if s.cfg.Metrics.Enabled {
+		h("GET /metrics", s.serveMetrics())
+	}
 	h("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case s.stopping.Load():

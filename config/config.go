@@ -33,6 +33,7 @@ type Config struct {
 	Defaults   DefaultOrg      `toml:"defaults"`
 	Meter      Meter           `toml:"meter"`
 	Embedder   Embedder        `toml:"embedder"`
+	Metrics    Metrics         `toml:"metrics"`
 	Plans      map[string]Plan `toml:"plans"`
 	// Models prices model calls for the internal cost of each request, in USD per
 	// million tokens, keyed by model name.
@@ -46,6 +47,13 @@ type Meter struct {
 	FlushInterval Duration `toml:"flush_interval"`
 	// EventRetention is how long per-request usage events are kept; rollups are kept.
 	EventRetention Duration `toml:"event_retention"`
+}
+
+// Metrics controls the Prometheus endpoint /metrics.
+type Metrics struct {
+	Enabled bool `toml:"enabled"`
+	// RequireAdminToken puts /metrics behind the operator's admin token.
+	RequireAdminToken bool `toml:"require_admin_token"`
 }
 
 // Embedder chooses how memories are embedded: the built-in local embedder (offline,
@@ -241,6 +249,7 @@ func Default() Config {
 		Log:      Log{Format: "text", Level: "info"},
 		Defaults: DefaultOrg{OrgName: "default", OrgPlan: "enterprise"},
 		Meter:    Meter{FlushInterval: Duration{time.Second}, EventRetention: Duration{90 * 24 * time.Hour}},
+		Metrics:  Metrics{Enabled: true},
 		Embedder: Embedder{Provider: "local", BaseURL: "https://api.openai.com/v1", Model: "text-embedding-3-small",
 			Dimensions: 384, BatchSize: 100, MaxRetries: 3, Timeout: Duration{30 * time.Second}, CacheEntries: 10000},
 		Plans: map[string]Plan{

@@ -326,3 +326,32 @@ func (e *Engine) History(t Tenant, id string) ([]store.HistoryEvent, error) {
 	ev, err := e.store.History(t.OrgID, t.Mode, id)
 	return ev, mapErr(err)
 }
+
+// Gauges reports the indexes' sizes, the job queue and the response cache, for
+// /metrics.
+func (e *Engine) Gauges() map[string]float64 {
+	var tenants, mems, vecs, stale float64
+	e.tenants.Range(func(_, v any) bool {
+		ti := v.(*tenantIndex)
+		select {
+		case <-ti.loaded:
+		default:
+			return true
+		}
+		if ti.loadErr != nil {
+			return true
+		}
+		ti.mu.RLock()
+		tenants++
+		mems += float64(len(ti.docs))
+		stale += float64(ti.stale)
+		ti.mu.RUnlock()
+		vecs += float64(ti.vec.Len())
+		return true
+	})
+	hits, misses := e.CacheStats()
+	return map[string]float64{
+		"index_tenants": tenants, "index_memories": mems, "index_vectors": vecs, "index_stale_vectors": stale,
+		"jobs_queued": float64(len(e.jobs.ch)), "retrieval_cache_hits": float64(hits), "retrieval_cache_misses": float64(misses),
+	}
+}

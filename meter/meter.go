@@ -259,3 +259,10 @@ func (m *Meter) Check(org store.Org, mode store.Mode, metric string, n int64) *D
 	}
 	return nil
 }
+
+// Gauges reports the usage events waiting for their group commit, for /metrics.
+func (m *Meter) Gauges() map[string]float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return map[string]float64{"usage_events_pending": float64(len(m.pending))}
+}

@@ -199,3 +199,14 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	}
 	return true, json.Unmarshal(raw, v)
 }
+
+// Gauges reports bbolt's statistics and the file size, for /metrics.
+func (s *Store) Gauges() map[string]float64 {
+	st := s.db.Stats()
+	size := 0.0
+	_ = s.db.View(func(tx *bolt.Tx) error { size = float64(tx.Size()); return nil })
+	return map[string]float64{
+		"bbolt_file_bytes": size, "bbolt_free_pages": float64(st.FreePageN), "bbolt_pending_pages": float64(st.PendingPageN),
+		"bbolt_read_transactions": float64(st.OpenTxN), "bbolt_tx_total": float64(st.TxN), "bbolt_writes_total": float64(st.TxStats.GetWrite()),
+	}
+}
