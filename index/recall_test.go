@@ -138,7 +138,7 @@ func jitter(rng *rand.Rand, v []float32, amount float64) []float32 {
 // worst case for any graph index, and far from what embeddings look like.
 // It only guards against collapse; BENCHMARKS.md records the figures.
 func TestRecallUniform(t *testing.T) {
-	n, dim := 4000, 384
+	n, dim := 2000, 384
 	if testing.Short() {
 		n, dim = 1000, 64
 	}
