@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -169,7 +170,7 @@ func blend(vres, kres []index.Result) []scored {
 	}
 	out := make([]scored, 0, len(acc))
 	for id, s := range acc {
-		out = append(out, scored{id, min(1, s)})
+		out = append(out, scored{id, roundScore(min(1, s))})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].score != out[j].score {
@@ -178,6 +179,12 @@ func blend(vres, kres []index.Result) []scored {
 		return out[i].id > out[j].id // newer first on ties
 	})
 	return out
+}
+
+// roundScore keeps 4 decimals: the threshold compares the same number the answer
+// shows, so a relevance copied from an answer keeps that memory.
+func roundScore(f float32) float32 {
+	return float32(math.Round(float64(f)*10000) / 10000)
 }
 
 // fetch reads ranked ids from the store, dropping any deleted or expired since the
