@@ -403,19 +403,24 @@ func (h *HNSW) searchGraph(g *graph, query []float32, k, ef int, filter func(str
 	return best
 }
 
-// estimatePassRate tests an evenly spread sample of slots against admit.
+// estimatePassRate tests a sample of slots against admit. The sample is
+// scattered by a multiplicative hash rather than taken at a fixed stride, so
+// a filter with a period of its own (every tenth id, say) cannot alias it.
 func estimatePassRate(g *graph, admit func(uint32) bool) float64 {
-	n := len(g.ids)
-	step := max(1, n/passRateSample)
-	var tested, passed int
-	for s := 0; s < n; s += step {
-		tested++
-		if admit(uint32(s)) {
+	n := uint64(len(g.ids))
+	if n == 0 {
+		return 0
+	}
+	tests := min(n, passRateSample)
+	var passed uint64
+	for i := range tests {
+		slot := i
+		if n > passRateSample {
+			slot = (i*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % n
+		}
+		if admit(uint32(slot)) {
 			passed++
 		}
 	}
-	if tested == 0 {
-		return 0
-	}
-	return float64(passed) / float64(tested)
+	return float64(passed) / float64(tests)
 }
