@@ -40,6 +40,8 @@ Usage:
   memoryd restore --in FILE --data DIR
   memoryd verify --in FILE
   memoryd compact --data DIR
+  memoryd export --org ID --out FILE [--mode live|test] [--data DIR]
+  memoryd import --org ID --in FILE [--data DIR]
   memoryd version
 `
 
@@ -72,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = compactCmd(args[1:], stdout, stderr)
 	case "rekey":
 		err = rekeyCmd(args[1:], stdout, stderr)
+	case "export":
+		err = exportCmd(args[1:], stdout, stderr)
+	case "import":
+		err = importCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "memoryd %s\n", version)
 	case "help", "--help", "-h":

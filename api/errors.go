@@ -3,6 +3,8 @@ package api
 import (
 	"fmt"
 	"net/http"
+
+	"memoryd/store"
 )
 
 // Error is an error answer from the contract's table.
@@ -44,4 +46,17 @@ func errInvalidKey(msg string) *Error {
 func errScope(required string) *Error {
 	return newError(http.StatusForbidden, "INSUFFICIENT_SCOPE",
 		fmt.Sprintf("This API key lacks the %q scope", required), map[string]any{"required_scope": required})
+}
+
+// errStorageFull answers a write the disk refused (full, read-only or failing). bbolt
+// rolled it back, reads keep working, and the same call succeeds once there is room.
+var errStorageFull = newError(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE",
+	"Storage is full or failing: the write was not saved; retry later", map[string]any{"retryable": true})
+
+// storageErr maps the store's refused writes to errStorageFull, or returns nil.
+func storageErr(err error) *Error {
+	if store.Unwritable(err) {
+		return errStorageFull
+	}
+	return nil
 }

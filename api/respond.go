@@ -131,6 +131,11 @@ func failErr(w http.ResponseWriter, r *http.Request, err error) {
 		fail(w, r, e)
 		return
 	}
+	if e := storageErr(err); e != nil {
+		slog.Error("write refused by the disk", "request_id", info(r).id, "err", err)
+		fail(w, r, e)
+		return
+	}
 	slog.Error("request failed", "request_id", info(r).id, "err", err)
 	fail(w, r, errInternal)
 }

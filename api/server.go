@@ -135,6 +135,8 @@ func (s *Server) routes() http.Handler {
 	h("DELETE /v1/admin/orgs/{org_id}", s.withAdmin(s.adminDeleteOrg))
 	h("GET /v1/admin/backup", s.withAdmin(s.adminBackup))
 	h("GET /v1/admin/orgs/{org_id}/audit", s.withAdmin(s.adminGetAudit))
+	h("GET /v1/admin/orgs/{org_id}/export", s.withAdmin(s.adminExportOrg))
+	h(importPattern, s.withAdmin(s.adminImportOrg))
 
 	h("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		respond(w, r, http.StatusOK, map[string]any{"status": "ok"})

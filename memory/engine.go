@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -131,10 +132,18 @@ func (e *Engine) LoadAll() error {
 	return nil
 }
 
-// Forget drops the indexes of an org that was deleted.
+// Forget drops the indexes and cached answers of an org that was deleted, and its
+// index snapshot files: a deleted org's vectors must not outlive it on disk.
 func (e *Engine) Forget(orgID string) {
 	for _, mode := range []store.Mode{store.ModeLive, store.ModeTest} {
-		e.tenants.Delete(Tenant{OrgID: orgID, Mode: mode})
+		t := Tenant{OrgID: orgID, Mode: mode}
+		e.tenants.Delete(t)
+		e.cache.dropTenant(t)
+		if e.indexDir != "" {
+			if err := os.Remove(e.snapshotPath(t)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				e.log.Error("remove index snapshot of a deleted org", "org_id", orgID, "mode", mode, "err", err)
+			}
+		}
 	}
 }
 
