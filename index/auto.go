@@ -238,3 +238,50 @@ func readExactBody(sr *snapshotReader, size int64) (*Exact, error) {
 	}
 	return e, nil
 }
+
+// LoadOrBuildAuto is LoadOrBuildHNSW for the adaptive index: it loads the
+// snapshot at path if it matches stateID and dim, and otherwise builds the
+// index from source (an HNSW built in one parallel batch when the source
+// holds at least ExactCrossover items) and saves it back to path. reason
+// says why the snapshot was not used (nil when there was none); a failed
+// save is returned as err alongside a usable index.
+func LoadOrBuildAuto(path, stateID string, dim int, cfg HNSWConfig, source func(add func(id string, vec []float32) error) error) (a *Auto, loaded bool, reason error, err error) {
+	a, reason = LoadAuto(path, stateID, cfg, ExactCrossover)
+	if reason == nil {
+		if a.dim == dim {
+			return a, true, nil, nil
+		}
+		reason = fmt.Errorf("%w: dimension %d, want %d", ErrSnapshotStale, a.dim, dim)
+	}
+	if os.IsNotExist(reason) {
+		reason = nil
+	}
+	var ids []string
+	var vecs [][]float32
+	err = source(func(id string, vec []float32) error {
+		if len(vec) != dim {
+			return fmt.Errorf("item %q: %w", id, ErrDimension)
+		}
+		ids = append(ids, id)
+		vecs = append(vecs, vec)
+		return nil
+	})
+	if err != nil {
+		return nil, false, reason, err
+	}
+	a = NewAuto(dim, cfg)
+	if len(ids) >= a.crossover {
+		h := NewHNSW(dim, a.cfg)
+		if err := h.AddBatch(ids, vecs, compactWorkers); err != nil {
+			return nil, false, reason, err
+		}
+		a.exact, a.hnsw = nil, h
+	} else {
+		for i, id := range ids {
+			if err := a.exact.Add(id, vecs[i]); err != nil {
+				return nil, false, reason, fmt.Errorf("item %q: %w", id, err)
+			}
+		}
+	}
+	return a, false, reason, a.Save(path, stateID)
+}

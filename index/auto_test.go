@@ -85,3 +85,41 @@ func TestAutoSnapshotBothModes(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadOrBuildAuto(t *testing.T) {
+	const dim = 8
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, n := range []int{50, ExactCrossover + 50} {
+		items := map[string][]float32{}
+		for i := range n {
+			items[itemID(i)] = randomUnit(rng, dim)
+		}
+		source := func(add func(string, []float32) error) error {
+			for id, v := range items {
+				if err := add(id, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		path := filepath.Join(t.TempDir(), "auto.snap")
+		a, loaded, reason, err := LoadOrBuildAuto(path, "s1", dim, DefaultHNSWConfig(), source)
+		if err != nil || loaded || reason != nil || a.Len() != n || a.UsesHNSW() != (n >= ExactCrossover) {
+			t.Fatalf("n=%d first start: err %v loaded %v reason %v Len %d UsesHNSW %v", n, err, loaded, reason, a.Len(), a.UsesHNSW())
+		}
+		a, loaded, _, err = LoadOrBuildAuto(path, "s1", dim, DefaultHNSWConfig(), source)
+		if err != nil || !loaded || a.Len() != n {
+			t.Fatalf("n=%d second start: err %v loaded %v Len %d", n, err, loaded, a.Len())
+		}
+		_, loaded, reason, err = LoadOrBuildAuto(path, "s2", dim, DefaultHNSWConfig(), source)
+		if err != nil || loaded || !errors.Is(reason, ErrSnapshotStale) {
+			t.Fatalf("n=%d stale: err %v loaded %v reason %v", n, err, loaded, reason)
+		}
+		for id, v := range items {
+			if got := a.Search(v, 1, nil); len(got) != 1 || got[0].ID != id {
+				t.Fatalf("n=%d: %s not found by its own vector", n, id)
+			}
+			break
+		}
+	}
+}
