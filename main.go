@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"memoryd/api"
+	"memoryd/billing"
 	"memoryd/config"
 	"memoryd/llm"
 	"memoryd/memory"
@@ -168,7 +169,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
 		IndexDir: indexDir,
 		OnUsage:  func(ev store.UsageEvent) { mtr.Record(ev, false) }})
-	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Log: log,
+	bill := billing.New(cfg, st, mtr, billing.Options{Log: log})
+	if err := bill.LoadWebhooks(); err != nil {
+		return err
+	}
+	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Billing: bill, Log: log,
 		Stats: []api.StatsSource{engine, mtr, st}})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -215,9 +220,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// The workers stop after the HTTP server has drained, so the last requests' usage
 	// events and key uses are flushed.
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); srv.Run(workers) }()
 	go func() { defer wg.Done(); mtr.Run(workers) }()
+	go func() { defer wg.Done(); bill.Run(workers) }()
 	go func() { defer wg.Done(); engine.RunJobs(workers) }()
 	workersDone := make(chan struct{})
 	go func() { wg.Wait(); close(workersDone) }()

@@ -173,6 +173,7 @@ func (s *Server) createMemory(w http.ResponseWriter, r *http.Request) error {
 		return s.writeErr(r, err)
 	}
 	s.committed(r, ch)
+	s.emit(r, "memory.created", func() any { return viewMemory(mems[0]) })
 	respond(w, r, http.StatusCreated, viewMemory(mems[0]))
 	return nil
 }
@@ -207,6 +208,9 @@ func (s *Server) batchCreateMemories(w http.ResponseWriter, r *http.Request) err
 		return s.writeErr(r, err)
 	}
 	s.committed(r, ch)
+	for _, m := range mems {
+		s.emit(r, "memory.created", func() any { return viewMemory(m) })
+	}
 	respond(w, r, http.StatusCreated, map[string]any{"memories": viewMemories(mems)})
 	return nil
 }
@@ -385,6 +389,7 @@ func (s *Server) updateMemory(w http.ResponseWriter, r *http.Request) error {
 		return upstreamErr(memoryErr(err))
 	}
 	s.committed(r, ch)
+	s.emit(r, "memory.updated", func() any { return viewMemory(m) })
 	respond(w, r, http.StatusOK, viewMemory(m))
 	return nil
 }
@@ -399,6 +404,7 @@ func (s *Server) deleteMemory(w http.ResponseWriter, r *http.Request) error {
 		return memoryErr(err)
 	}
 	s.committed(r, ch)
+	s.emit(r, "memory.deleted", func() any { return map[string]any{"id": id, "deleted": true} })
 	respond(w, r, http.StatusOK, map[string]any{"id": id, "deleted": true})
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"memoryd/billing"
 	"memoryd/config"
 	"memoryd/memory"
 	"memoryd/meter"
@@ -42,6 +43,16 @@ type Store interface {
 	PurgeUsageEvents(cutoff time.Time) (int, error)
 	Rollups(orgID string, mode store.Mode, gran, dim string, from, to time.Time) ([]store.RollupRow, error)
 
+	ListInvoices(orgID, before string, limit int) ([]store.Invoice, string, error)
+	GetInvoice(orgID, id string) (store.Invoice, error)
+	InvoicesForPeriod(period string) ([]store.Invoice, error)
+	ListAlerts(orgID string) ([]store.Alert, error)
+	PutAlert(a store.Alert) error
+	DeleteAlert(orgID, id string) error
+	ListWebhooks(orgID string) ([]store.Webhook, error)
+	GetWebhook(orgID, id string) (store.Webhook, error)
+	ListDeliveries(orgID, webhookID, before string, limit int) ([]store.Delivery, string, error)
+
 	RecordAudit(events []store.AuditEvent) error
 	ListAudit(orgID, after string, limit int, ascending bool) ([]store.AuditEvent, string, error)
 	PurgeAudit(cutoff time.Time) (int, error)
@@ -53,6 +64,7 @@ type Server struct {
 	store     Store
 	engine    *memory.Engine
 	meter     *meter.Meter
+	billing   *billing.Service
 	log       *slog.Logger
 	now       func() time.Time
 	touches   keyTouches
@@ -77,6 +89,8 @@ type Deps struct {
 	Store  Store
 	Engine *memory.Engine
 	Meter  *meter.Meter
+	// Billing closes invoices and sends webhook events.
+	Billing *billing.Service
 	// Stats feed the gauges of /metrics.
 	Stats []StatsSource
 	Log   *slog.Logger
@@ -91,7 +105,7 @@ func New(d Deps) *Server {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &Server{cfg: d.Config, store: d.Store, engine: d.Engine, meter: d.Meter, log: d.Log, now: d.Now}
+	s := &Server{cfg: d.Config, store: d.Store, engine: d.Engine, meter: d.Meter, billing: d.Billing, log: d.Log, now: d.Now}
 	s.metrics = newMetrics(d.Stats...)
 	s.handler = s.observe(s.routes())
 	return s
@@ -128,6 +142,16 @@ func (s *Server) routes() http.Handler {
 	h("POST /v1/account/api-keys/{key_id}/rotate", s.withKey("admin", s.rotateKey))
 	h("GET /v1/account/audit", s.withKey("admin", s.getAudit))
 
+	h("GET /v1/billing/invoices", s.withKey("admin", s.listInvoices))
+	h("GET /v1/billing/invoices/{id}", s.withKey("admin", s.getInvoice))
+	h("GET /v1/alerts", s.withKey("admin", s.listAlerts))
+	h("POST /v1/alerts", s.withKey("admin", s.createAlert))
+	h("DELETE /v1/alerts/{id}", s.withKey("admin", s.deleteAlert))
+	h("GET /v1/webhooks", s.withKey("admin", s.listWebhooks))
+	h("POST /v1/webhooks", s.withKey("admin", s.createWebhook))
+	h("DELETE /v1/webhooks/{id}", s.withKey("admin", s.deleteWebhook))
+	h("GET /v1/webhooks/{id}/deliveries", s.withKey("admin", s.listDeliveries))
+
 	h("POST /v1/admin/orgs", s.withAdmin(s.adminCreateOrg))
 	h("GET /v1/admin/orgs", s.withAdmin(s.adminListOrgs))
 	h("GET /v1/admin/orgs/{org_id}", s.withAdmin(s.adminGetOrg))
@@ -135,6 +159,8 @@ func (s *Server) routes() http.Handler {
 	h("DELETE /v1/admin/orgs/{org_id}", s.withAdmin(s.adminDeleteOrg))
 	h("GET /v1/admin/backup", s.withAdmin(s.adminBackup))
 	h("GET /v1/admin/orgs/{org_id}/audit", s.withAdmin(s.adminGetAudit))
+	h("POST /v1/admin/billing/close", s.withAdmin(s.adminCloseBilling))
+	h("GET /v1/admin/billing/invoices", s.withAdmin(s.adminExportInvoices))
 	h("GET /v1/admin/orgs/{org_id}/export", s.withAdmin(s.adminExportOrg))
 	h(importPattern, s.withAdmin(s.adminImportOrg))
 

@@ -34,6 +34,9 @@ type Config struct {
 	Meter      Meter           `toml:"meter"`
 	Embedder   Embedder        `toml:"embedder"`
 	Metrics    Metrics         `toml:"metrics"`
+	Billing    Billing         `toml:"billing"`
+	SMTP       SMTP            `toml:"smtp"`
+	Webhooks   Webhooks        `toml:"webhooks"`
 	Plans      map[string]Plan `toml:"plans"`
 	// Models prices model calls for the internal cost of each request, in USD per
 	// million tokens, keyed by model name.
@@ -54,6 +57,43 @@ type Metrics struct {
 	Enabled bool `toml:"enabled"`
 	// RequireAdminToken puts /metrics behind the operator's admin token.
 	RequireAdminToken bool `toml:"require_admin_token"`
+}
+
+// Billing closes monthly invoices and watches usage alerts.
+type Billing struct {
+	// AutoClose invoices every org for the previous month once CloseDelay has passed
+	// after the month ended (late usage events of its last second are in by then).
+	AutoClose  bool     `toml:"auto_close"`
+	CloseDelay Duration `toml:"close_delay"`
+	// AlertInterval is how often usage alerts and quotas are checked; a check reads
+	// counters already in memory, so a few seconds is cheap.
+	AlertInterval Duration `toml:"alert_interval"`
+}
+
+// SMTP sends alert emails; with no host, alerts record that no email was sent.
+type SMTP struct {
+	Host     string `toml:"host"`
+	Port     int    `toml:"port"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	From     string `toml:"from"`
+	// To receives alert emails: orgs carry no contact address yet.
+	To string `toml:"to"`
+	// StartTLS upgrades the connection before authenticating; required unless the host
+	// is a local relay.
+	StartTLS bool `toml:"starttls"`
+}
+
+// Webhooks tunes outgoing event deliveries.
+type Webhooks struct {
+	// Timeout bounds one attempt; an endpoint must answer 2xx within it.
+	Timeout Duration `toml:"timeout"`
+	// MaxAttempts is how many times an event is tried before it is marked failed.
+	MaxAttempts int `toml:"max_attempts"`
+	// RetryBase is the wait after the first failure; it doubles each attempt (with
+	// jitter) up to RetryMax.
+	RetryBase Duration `toml:"retry_base"`
+	RetryMax  Duration `toml:"retry_max"`
 }
 
 // Embedder chooses how memories are embedded: the built-in local embedder (offline,
@@ -250,6 +290,10 @@ func Default() Config {
 		Defaults: DefaultOrg{OrgName: "default", OrgPlan: "enterprise"},
 		Meter:    Meter{FlushInterval: Duration{time.Second}, EventRetention: Duration{90 * 24 * time.Hour}},
 		Metrics:  Metrics{Enabled: true},
+		Billing:  Billing{AutoClose: true, CloseDelay: Duration{time.Hour}, AlertInterval: Duration{5 * time.Second}},
+		SMTP:     SMTP{Port: 587, StartTLS: true},
+		Webhooks: Webhooks{Timeout: Duration{10 * time.Second}, MaxAttempts: 8,
+			RetryBase: Duration{30 * time.Second}, RetryMax: Duration{6 * time.Hour}},
 		Embedder: Embedder{Provider: "local", BaseURL: "https://api.openai.com/v1", Model: "text-embedding-3-small",
 			Dimensions: 384, BatchSize: 100, MaxRetries: 3, Timeout: Duration{30 * time.Second}, CacheEntries: 10000},
 		Plans: map[string]Plan{
@@ -372,6 +416,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Meter.FlushInterval.Duration <= 0 || c.Meter.FlushInterval.Duration > time.Second {
 		return errors.New("config: meter.flush_interval must be more than 0 and at most 1s")
+	}
+	if c.Billing.CloseDelay.Duration < 0 || c.Billing.AlertInterval.Duration <= 0 {
+		return errors.New("config: billing.close_delay must not be negative and billing.alert_interval must be positive")
+	}
+	if c.SMTP.Host != "" && (c.SMTP.From == "" || c.SMTP.To == "" || c.SMTP.Port < 1 || c.SMTP.Port > 65535) {
+		return errors.New("config: smtp.host needs smtp.from, smtp.to and a port from 1 to 65535")
+	}
+	if c.Webhooks.Timeout.Duration <= 0 || c.Webhooks.MaxAttempts < 1 || c.Webhooks.RetryBase.Duration <= 0 || c.Webhooks.RetryMax.Duration < c.Webhooks.RetryBase.Duration {
+		return errors.New("config: webhooks: timeout and retry_base must be positive, max_attempts at least 1, retry_max at least retry_base")
 	}
 	for _, name := range PlanNames {
 		p, ok := c.Plans[name]
