@@ -75,6 +75,57 @@ func (a *Auto) Add(id string, vec []float32) error {
 	return nil
 }
 
+// AddBatch adds many items at once, all or nothing, with the semantics of
+// (*HNSW).AddBatch. When the batch takes the index past its crossover the
+// graph is built in one parallel pass instead of item by item, which is the
+// fast way to rebuild a tenant from the store.
+func (a *Auto) AddBatch(ids []string, vecs [][]float32) error {
+	if len(ids) != len(vecs) {
+		return fmt.Errorf("index: %d ids but %d vectors", len(ids), len(vecs))
+	}
+	for i, id := range ids {
+		if id == "" {
+			return ErrEmptyID
+		}
+		if _, err := prepareVector(vecs[i], a.dim, a.cfg.Metric); err != nil {
+			return fmt.Errorf("item %q: %w", id, err)
+		}
+	}
+	a.writeMu.Lock()
+	defer a.writeMu.Unlock()
+	a.mu.RLock()
+	exact, hnsw := a.exact, a.hnsw
+	a.mu.RUnlock()
+	if hnsw != nil {
+		err := hnsw.AddBatch(ids, vecs, compactWorkers)
+		a.switchIfNeeded()
+		return err
+	}
+	if exact.Len()+len(ids) < a.crossover {
+		for i, id := range ids {
+			if err := exact.Add(id, vecs[i]); err != nil {
+				return err // cannot happen: validated above
+			}
+		}
+		return nil
+	}
+	var allIDs []string
+	var allVecs [][]float32
+	exact.forEach(func(id string, vec []float32) {
+		allIDs = append(allIDs, id)
+		allVecs = append(allVecs, vec)
+	})
+	h := NewHNSW(a.dim, a.cfg)
+	if err := h.AddBatch(append(allIDs, ids...), append(allVecs, vecs...), compactWorkers); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.exact, a.hnsw = nil, h
+	a.mu.Unlock()
+	a.switchIfNeeded() // a batch of repeated ids may leave it small
+	return nil
+}
+
 // Delete removes id and reports whether it was present.
 func (a *Auto) Delete(id string) bool {
 	a.writeMu.Lock()

@@ -123,3 +123,36 @@ func TestLoadOrBuildAuto(t *testing.T) {
 		}
 	}
 }
+
+func TestAutoAddBatch(t *testing.T) {
+	const dim = 8
+	rng := rand.New(rand.NewPCG(12, 12))
+	a := NewAutoCrossover(dim, DefaultHNSWConfig(), 100)
+	batch := func(from, to int) ([]string, [][]float32) {
+		var ids []string
+		var vecs [][]float32
+		for i := from; i < to; i++ {
+			ids = append(ids, itemID(i))
+			vecs = append(vecs, randomUnit(rng, dim))
+		}
+		return ids, vecs
+	}
+	ids, vecs := batch(0, 40)
+	if err := a.AddBatch(ids, vecs); err != nil || a.UsesHNSW() || a.Len() != 40 {
+		t.Fatalf("small batch: err %v UsesHNSW %v Len %d", err, a.UsesHNSW(), a.Len())
+	}
+	ids, vecs = batch(40, 80)
+	vecs[5] = []float32{1}
+	if err := a.AddBatch(ids, vecs); err == nil || a.Len() != 40 {
+		t.Fatalf("bad batch: err %v Len %d; want an error and nothing added", err, a.Len())
+	}
+	ids, vecs = batch(40, 200)
+	if err := a.AddBatch(ids, vecs); err != nil || !a.UsesHNSW() || a.Len() != 200 {
+		t.Fatalf("crossing batch: err %v UsesHNSW %v Len %d", err, a.UsesHNSW(), a.Len())
+	}
+	for i, id := range ids {
+		if got := a.Search(vecs[i], 1, nil); len(got) != 1 || got[0].ID != id {
+			t.Fatalf("%s not found by its own vector: %+v", id, got)
+		}
+	}
+}
