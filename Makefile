@@ -5,7 +5,7 @@ GO ?= go
 # Packages with goroutines that share state: run again under the race detector.
 RACE_PKGS := ./api/... ./store/... ./memory/... ./meter/... ./index/... ./llm/...
 
-.PHONY: build run test lint bench release clean
+.PHONY: build run test lint bench release release-check clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/memoryd .
@@ -32,6 +32,11 @@ bench:
 
 release:
 	VERSION=$(VERSION) GO=$(GO) scripts/release.sh
+
+# Builds the release in a temporary folder, checks the six binaries and their sums,
+# and runs the linux/amd64 one with no config against /healthz (slow: not in test).
+release-check:
+	VERSION=$(VERSION) GO=$(GO) scripts/release_check.sh
 
 clean:
 	rm -rf bin dist

@@ -37,6 +37,8 @@ func main() {
 		err = runLocomo(os.Args[2:])
 	case "scale":
 		err = runScale(os.Args[2:])
+	case "soak":
+		err = runSoak(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
