@@ -38,3 +38,18 @@ func TestNormalize(t *testing.T) {
 		t.Fatalf("Normalize(zero) = %v, want zeros", zero)
 	}
 }
+
+// The SIMD and Go kernels agree to float32 rounding on every length.
+func TestDotKernelsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n <= 400; n++ {
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], b[i] = rng.Float32()*2-1, rng.Float32()*2-1
+		}
+		got, want := Dot(a, b), dotGo(a, b)
+		if d := got - want; d > 1e-4 || d < -1e-4 {
+			t.Fatalf("n=%d: Dot %v, Go kernel %v", n, got, want)
+		}
+	}
+}

@@ -222,9 +222,7 @@ func (e *Engine) Create(ctx context.Context, t Tenant, items []NewMemory, ch sto
 	if err := e.store.CreateMemories(t.OrgID, t.Mode, mems, ch); err != nil {
 		return nil, err
 	}
-	for i := range mems {
-		ti.put(&mems[i])
-	}
+	ti.putMany(mems)
 	return mems, nil
 }
 

@@ -16,6 +16,7 @@ import (
 // words by. It follows the store; the store stays the truth.
 type tenantIndex struct {
 	mu           sync.RWMutex // guards docs and deleted; searches hold it for reading
+	vecMu        sync.Mutex   // orders changes to vec (see putMany)
 	vec          *index.Auto
 	kw           *index.Keyword
 	stats        *llm.TermStats // nil unless the embedder is the local one
@@ -117,6 +118,8 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 		ti.vec, ti.fromSnapshot = a, true
 	}
 	// Memories come in id order, which is creation order: contexts are as when written.
+	var ids []string
+	var vecs [][]float32
 	_, err = e.store.ScanIndexed(t.OrgID, t.Mode, func(m *store.Memory, vmodel string, vec []float32) error {
 		d := docOf(m)
 		d.context = ti.note(scopeOf(m), m.Text)
@@ -132,11 +135,15 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 			return nil
 		}
 		ti.docs[m.ID].hasVector = true
-		if ti.fromSnapshot {
-			return nil
+		if !ti.fromSnapshot {
+			ids, vecs = append(ids, m.ID), append(vecs, vec)
 		}
-		return ti.vec.Add(m.ID, vec)
+		return nil
 	})
+	if err == nil && len(ids) > 0 {
+		// One parallel build of the graph beats adding the vectors one at a time.
+		err = ti.vec.AddBatch(ids, vecs)
+	}
 	if ti.stale > 0 {
 		e.log.Warn("memories embedded by another model: searchable by keywords only until POST /v1/batch/embeddings re-embeds them",
 			"org_id", t.OrgID, "mode", t.Mode, "count", ti.stale, "model", model)
@@ -145,43 +152,76 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 }
 
 // put applies a committed create or update to the index.
-func (ti *tenantIndex) put(m *store.Memory) {
+func (ti *tenantIndex) put(m *store.Memory) { ti.putMany([]store.Memory{*m}) }
+
+// putMany applies committed creates or updates. Documents and keywords change under
+// mu; vectors are inserted afterwards under vecMu alone, so searches (which hold mu
+// for reading) never wait for a graph insertion. vecMu orders vector changes: a
+// memory's vector is added only if its document still has the version that carried
+// it, so an older version can never overwrite a newer one, and a delete that came
+// first wins.
+func (ti *tenantIndex) putMany(mems []store.Memory) {
 	ti.mu.Lock()
-	defer ti.mu.Unlock()
-	if _, gone := ti.deleted[m.ID]; gone {
-		return
-	}
-	old, ok := ti.docs[m.ID]
-	if ok && old.version >= m.Version {
-		return // a newer version was applied first
-	}
-	if ok && ti.stats != nil {
-		ti.stats.Remove(old.text)
-	}
-	d := docOf(m)
-	if ok {
-		d.context = old.context
-	} else {
-		d.context = ti.note(scopeOf(m), m.Text)
-	}
-	ti.docs[m.ID] = d
-	_ = ti.kw.Add(m.ID, d.keywordText())
-	if ti.stats != nil {
-		ti.stats.Add(m.Text)
-	}
-	switch {
-	case len(m.Vector) > 0:
-		d.hasVector = ti.vec.Add(m.ID, m.Vector) == nil
-	case ok:
-		d.hasVector = old.hasVector // the text did not change: the vector stands
+	var withVec []int
+	for i := range mems {
+		m := &mems[i]
+		if _, gone := ti.deleted[m.ID]; gone {
+			continue
+		}
+		old, ok := ti.docs[m.ID]
+		if ok && old.version >= m.Version {
+			continue // a newer version was applied first
+		}
+		if ok && ti.stats != nil {
+			ti.stats.Remove(old.text)
+		}
+		d := docOf(m)
+		if ok {
+			d.context = old.context
+			d.hasVector = old.hasVector // until a new vector lands, the old one stands
+		} else {
+			d.context = ti.note(scopeOf(m), m.Text)
+		}
+		ti.docs[m.ID] = d
+		_ = ti.kw.Add(m.ID, d.keywordText())
+		if ti.stats != nil {
+			ti.stats.Add(m.Text)
+		}
+		if len(m.Vector) > 0 {
+			withVec = append(withVec, i)
+		}
 	}
 	ti.gen++
+	ti.mu.Unlock()
+	if len(withVec) == 0 {
+		return
+	}
+
+	ti.vecMu.Lock()
+	defer ti.vecMu.Unlock()
+	ti.mu.RLock()
+	var ids []string
+	var vecs [][]float32
+	for _, i := range withVec {
+		if d := ti.docs[mems[i].ID]; d != nil && d.version == mems[i].Version {
+			ids, vecs = append(ids, mems[i].ID), append(vecs, mems[i].Vector)
+		}
+	}
+	ti.mu.RUnlock()
+	err := ti.vec.AddBatch(ids, vecs)
+	ti.mu.Lock()
+	for _, id := range ids {
+		if d := ti.docs[id]; d != nil {
+			d.hasVector = err == nil
+		}
+	}
+	ti.gen++
+	ti.mu.Unlock()
 }
 
 // remove applies a committed delete.
 func (ti *tenantIndex) remove(id string) {
 	ti.mu.Lock()
-	defer ti.mu.Unlock()
 	// The set only needs to outlive the race between a write's commit and its index
 	// update; ids are never reused, so forgetting old entries is safe.
 	if len(ti.deleted) >= 100_000 {
@@ -195,19 +235,26 @@ func (ti *tenantIndex) remove(id string) {
 		delete(ti.docs, id)
 	}
 	ti.kw.Delete(id)
-	ti.vec.Delete(id)
 	ti.gen++
+	ti.mu.Unlock()
+	ti.vecMu.Lock()
+	ti.vec.Delete(id)
+	ti.vecMu.Unlock()
 }
 
 // setVector applies a re-embedding.
 func (ti *tenantIndex) setVector(id string, vec []float32) {
-	ti.mu.Lock()
-	defer ti.mu.Unlock()
-	d, ok := ti.docs[id]
+	ti.vecMu.Lock()
+	defer ti.vecMu.Unlock()
+	ti.mu.RLock()
+	_, ok := ti.docs[id]
+	ti.mu.RUnlock()
 	if !ok || ti.vec.Add(id, vec) != nil {
 		return
 	}
-	if !d.hasVector {
+	ti.mu.Lock()
+	defer ti.mu.Unlock()
+	if d, ok := ti.docs[id]; ok && !d.hasVector {
 		d.hasVector = true
 		ti.stale--
 	}
