@@ -3,7 +3,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 # Packages with goroutines that share state: run again under the race detector.
-RACE_PKGS := ./api/... ./store/... ./memory/... ./meter/... ./index/... ./llm/...
+RACE_PKGS := ./api/... ./store/... ./memory/... ./meter/... ./billing/... ./index/... ./llm/...
 
 .PHONY: build run test lint bench release release-check clean
 
