@@ -71,6 +71,16 @@ func (c *contract) check(t *testing.T, hr *http.Request, reqBody []byte, status 
 		c.checkSchema(t, schema, body, hr)
 		return
 	}
+	if err := c.validate(probe, route, params, status, header, body); err != nil {
+		t.Errorf("contract: %s %s → %d does not match %s: %v\nbody: %.600s", hr.Method, hr.URL.Path, status, route.Operation.OperationID, err, body)
+	}
+	c.mu.Lock()
+	c.checked[route.Operation.OperationID]++
+	c.mu.Unlock()
+}
+
+// validate checks one response against the operation's documented answer.
+func (c *contract) validate(probe *http.Request, route *routers.Route, params map[string]string, status int, header http.Header, body []byte) error {
 	in := &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route,
 		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
 	out := &openapi3filter.ResponseValidationInput{
@@ -78,12 +88,7 @@ func (c *contract) check(t *testing.T, hr *http.Request, reqBody []byte, status 
 		Body:    io.NopCloser(bytes.NewReader(body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	}
-	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-		t.Errorf("contract: %s %s → %d does not match %s: %v\nbody: %.600s", hr.Method, hr.URL.Path, status, route.Operation.OperationID, err, body)
-	}
-	c.mu.Lock()
-	c.checked[route.Operation.OperationID]++
-	c.mu.Unlock()
+	return openapi3filter.ValidateResponse(context.Background(), out)
 }
 
 func (c *contract) checkSchema(t *testing.T, name string, body []byte, hr *http.Request) {
@@ -121,5 +126,45 @@ func TestContractDocumentLoads(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(ops, ","), "createMemory") {
 		t.Fatal("createMemory missing")
+	}
+}
+
+// The contract test has teeth: a real answer passes, and the same answer with a field
+// the document does not describe fails, as does the real answer against a copy of the
+// document that lacks one of its fields.
+func TestContractRejectsUndocumentedFields(t *testing.T) {
+	s := startServer(t, "")
+	_, key := s.newOrg(t, "contract", "pro")
+	m := s.createMemory(t, key, map[string]any{"text": "checked against the document"})
+	r := s.do(t, req{method: "GET", path: "/v1/memories/" + m.ID, key: key})
+
+	check := func(c *contract, body []byte) error {
+		probe, _ := http.NewRequest("GET", "/v1/memories/"+m.ID, nil)
+		route, params, err := c.router.FindRoute(probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.validate(probe, route, params, r.Status, r.Header, body)
+	}
+	if err := check(openapiContract, r.Raw); err != nil {
+		t.Fatalf("the real answer fails: %v", err)
+	}
+	var env map[string]any
+	if err := json.Unmarshal(r.Raw, &env); err != nil {
+		t.Fatal(err)
+	}
+	env["data"].(map[string]any)["colour"] = "teal" // a handler adding a field
+	extra, _ := json.Marshal(env)
+	if err := check(openapiContract, extra); err == nil || !strings.Contains(err.Error(), "colour") {
+		t.Fatalf("an undocumented field passed: %v", err)
+	}
+
+	copyDoc, err := loadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(copyDoc.doc.Components.Schemas["Memory"].Value.Properties, "session_id")
+	if err := check(copyDoc, r.Raw); err == nil || !strings.Contains(err.Error(), "session_id") {
+		t.Fatalf("a field missing from the document passed: %v", err)
 	}
 }
