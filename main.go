@@ -41,6 +41,7 @@ Usage:
   memoryd restore --in FILE --data DIR
   memoryd verify --in FILE
   memoryd compact --data DIR
+  memoryd rekey --data DIR [--new-key-file FILE]   (old key: config or env; new: file or MEMORYD_NEW_MASTER_KEY)
   memoryd export --org ID --out FILE [--mode live|test] [--data DIR]
   memoryd import --org ID --in FILE [--data DIR]
   memoryd version
