@@ -49,3 +49,30 @@ func BenchmarkBatchCreate(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "memories/s")
 }
+
+// BenchmarkRetrieve measures one retrieval in a tenant of 30,000 memories (an HNSW
+// graph and a keyword index), without HTTP.
+func BenchmarkRetrieve(b *testing.B) {
+	e, _, tn := newEngine(b)
+	ctx := context.Background()
+	rng := rand.New(rand.NewSource(2))
+	for i := 0; i < 30; i++ {
+		items := make([]NewMemory, 1000)
+		for j := range items {
+			items[j] = NewMemory{Text: benchText(rng), UserID: fmt.Sprintf("u%d", rng.Intn(100))}
+		}
+		if _, err := e.Create(ctx, tn, items, store.Change{Source: "batch"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	queries := make([]string, 64)
+	for i := range queries {
+		queries[i] = benchText(rng)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Retrieve(ctx, tn, Query{Context: queries[i%len(queries)] + fmt.Sprint(i), Max: 10}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

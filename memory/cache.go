@@ -20,7 +20,7 @@ type responseCache struct {
 
 type cacheEntry struct {
 	key  string
-	hits []Hit
+	hits []scored
 }
 
 func newResponseCache(max int) *responseCache {
@@ -37,7 +37,7 @@ func cacheKey(t Tenant, gen uint64, q Query) string {
 	return string(raw)
 }
 
-func (c *responseCache) get(key string) ([]Hit, bool) {
+func (c *responseCache) get(key string) ([]scored, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
@@ -49,7 +49,7 @@ func (c *responseCache) get(key string) ([]Hit, bool) {
 	return nil, false
 }
 
-func (c *responseCache) put(key string, hits []Hit) {
+func (c *responseCache) put(key string, hits []scored) {
 	if c.max <= 0 {
 		return
 	}

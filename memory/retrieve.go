@@ -104,7 +104,11 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 	if err != nil {
 		return Result{}, err
 	}
-	e.cache.put(key, hits)
+	ranked = ranked[:0]
+	for _, h := range hits {
+		ranked = append(ranked, scored{h.Memory.ID, h.Relevance})
+	}
+	e.cache.put(key, ranked)
 	return Result{Hits: hits, Embeddings: 1, Tokens: int(e.billedTokens(usage))}, nil
 }
 
@@ -207,17 +211,17 @@ func (e *Engine) fetch(t Tenant, ids []string, rel []float32, max int) ([]Hit, e
 	return hits, nil
 }
 
-// reload re-reads cached hits from the store, so a cached answer never shows a memory
-// deleted or expired since (the cache key changes on every write, but expiry needs no
-// write).
-func (e *Engine) reload(t Tenant, hits []Hit) ([]Hit, bool) {
-	out := make([]Hit, 0, len(hits))
-	for _, h := range hits {
-		m, err := e.store.GetMemory(t.OrgID, t.Mode, h.Memory.ID)
+// reload reads cached ranked ids from the store, so a cached answer never shows a
+// memory deleted or expired since (the cache key changes on every write, but expiry
+// needs no write). The cache keeps ids only: memory texts stay in the store.
+func (e *Engine) reload(t Tenant, ranked []scored) ([]Hit, bool) {
+	out := make([]Hit, 0, len(ranked))
+	for _, r := range ranked {
+		m, err := e.store.GetMemory(t.OrgID, t.Mode, r.id)
 		if err != nil {
 			return nil, false
 		}
-		out = append(out, Hit{Memory: m, Relevance: h.Relevance})
+		out = append(out, Hit{Memory: m, Relevance: r.score})
 	}
 	return out, true
 }
