@@ -15,20 +15,23 @@ import (
 // attributes filters need, and the corpus statistics the local embedder weighs query
 // words by. It follows the store; the store stays the truth.
 type tenantIndex struct {
-	mu           sync.RWMutex // guards docs and deleted; searches hold it for reading
-	vecMu        sync.Mutex   // orders changes to vec (see putMany)
-	vec          *index.Auto
-	kw           *index.Keyword
-	stats        *llm.TermStats // nil unless the embedder is the local one
-	docs         map[string]*doc
-	deleted      map[string]struct{}      // ids removed in this process: a late update must not revive them
-	stale        int                      // memories whose stored vector came from another model
-	recent       map[store.Scope][]string // the last texts written in each scope, newest last
-	gen          uint64                   // bumped by every change; keys the response cache
-	fromSnapshot bool                     // the vectors were loaded from a snapshot, not rebuilt
-	loadErr      error
-	loaded       chan struct{} // closed once the initial load is done
-	loadOnce     sync.Once
+	mu      sync.RWMutex // guards docs and deleted; searches hold it for reading
+	vecMu   sync.Mutex   // orders changes to vec (see putMany)
+	vec     *index.Auto
+	kw      *index.Keyword
+	stats   *llm.TermStats // nil unless the embedder is the local one
+	docs    map[string]*doc
+	deleted map[string]struct{}      // ids removed in this process: a late update must not revive them
+	stale   int                      // memories whose stored vector came from another model
+	recent  map[store.Scope][]string // the last texts written in each scope, newest last
+	// Memory ids by user_id, agent_id and session_id: a scoped query scores its few
+	// candidates directly instead of filtering the whole tenant.
+	byUser, byAgent, bySession map[string]map[string]struct{}
+	gen                        uint64 // bumped by every change; keys the response cache
+	fromSnapshot               bool   // the vectors were loaded from a snapshot, not rebuilt
+	loadErr                    error
+	loaded                     chan struct{} // closed once the initial load is done
+	loadOnce                   sync.Once
 }
 
 // doc is what filtering needs of a memory, kept beside its vector.
@@ -104,6 +107,7 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 	ti.docs = map[string]*doc{}
 	ti.deleted = map[string]struct{}{}
 	ti.recent = map[store.Scope][]string{}
+	ti.byUser, ti.byAgent, ti.bySession = map[string]map[string]struct{}{}, map[string]map[string]struct{}{}, map[string]map[string]struct{}{}
 	if e.local != nil {
 		ti.stats = e.local.NewTermStats()
 	}
@@ -124,6 +128,7 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 		d := docOf(m)
 		d.context = ti.note(scopeOf(m), m.Text)
 		ti.docs[m.ID] = d
+		ti.indexScope(m.ID, d, true)
 		if err := ti.kw.Add(m.ID, d.keywordText()); err != nil {
 			return err
 		}
@@ -181,6 +186,7 @@ func (ti *tenantIndex) putMany(mems []store.Memory) {
 			d.hasVector = old.hasVector // until a new vector lands, the old one stands
 		} else {
 			d.context = ti.note(scopeOf(m), m.Text)
+			ti.indexScope(m.ID, d, true)
 		}
 		ti.docs[m.ID] = d
 		_ = ti.kw.Add(m.ID, d.keywordText())
@@ -232,6 +238,7 @@ func (ti *tenantIndex) remove(id string) {
 		if ti.stats != nil {
 			ti.stats.Remove(old.text)
 		}
+		ti.indexScope(id, old, false)
 		delete(ti.docs, id)
 	}
 	ti.kw.Delete(id)
@@ -260,3 +267,61 @@ func (ti *tenantIndex) setVector(id string, vec []float32) {
 	}
 	ti.gen++
 }
+
+// indexScope adds id to (or removes it from) the sets of its doc's scope values; the
+// caller holds mu. A memory's scope never changes after it is created.
+func (ti *tenantIndex) indexScope(id string, d *doc, add bool) {
+	for _, f := range []struct {
+		sets  map[string]map[string]struct{}
+		value string
+	}{{ti.byUser, d.userID}, {ti.byAgent, d.agentID}, {ti.bySession, d.sessionID}} {
+		if f.value == "" {
+			continue
+		}
+		set := f.sets[f.value]
+		if add {
+			if set == nil {
+				set = map[string]struct{}{}
+				f.sets[f.value] = set
+			}
+			set[id] = struct{}{}
+		} else if set != nil {
+			delete(set, id)
+			if len(set) == 0 {
+				delete(f.sets, f.value)
+			}
+		}
+	}
+}
+
+// scopedCandidates returns the ids a scoped query can match, from the smallest of its
+// scope's sets, when that set is small enough that scoring it directly beats a
+// filtered search of the whole tenant; ok is false otherwise. The caller holds mu.
+func (ti *tenantIndex) scopedCandidates(sc store.Scope) (ids []string, ok bool) {
+	var smallest map[string]struct{}
+	found := false
+	for _, f := range []struct {
+		sets  map[string]map[string]struct{}
+		value string
+	}{{ti.byUser, sc.UserID}, {ti.byAgent, sc.AgentID}, {ti.bySession, sc.SessionID}} {
+		if f.value == "" {
+			continue
+		}
+		set := f.sets[f.value]
+		if !found || len(set) < len(smallest) {
+			smallest, found = set, true
+		}
+	}
+	if !found || len(smallest) > max(scopedDirectMax, len(ti.docs)/4) && len(smallest) > len(ti.docs)/4 {
+		return nil, false
+	}
+	ids = make([]string, 0, len(smallest))
+	for id := range smallest {
+		ids = append(ids, id)
+	}
+	return ids, true
+}
+
+// scopedDirectMax bounds the candidates scored directly: up to it, looking each one
+// up is cheaper than any search of a large tenant.
+const scopedDirectMax = 20_000
