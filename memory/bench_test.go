@@ -51,7 +51,8 @@ func BenchmarkBatchCreate(b *testing.B) {
 }
 
 // BenchmarkRetrieve measures one retrieval in a tenant of 30,000 memories (an HNSW
-// graph and a keyword index), without HTTP.
+// graph and a keyword index), without HTTP: over the whole tenant, and scoped to one
+// user_id of 100 (1% of the memories).
 func BenchmarkRetrieve(b *testing.B) {
 	e, _, tn := newEngine(b)
 	ctx := context.Background()
@@ -69,10 +70,17 @@ func BenchmarkRetrieve(b *testing.B) {
 	for i := range queries {
 		queries[i] = benchText(rng)
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := e.Retrieve(ctx, tn, Query{Context: queries[i%len(queries)] + fmt.Sprint(i), Max: 10}); err != nil {
-			b.Fatal(err)
-		}
+	for _, scoped := range []bool{false, true} {
+		b.Run(fmt.Sprintf("scoped=%v", scoped), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				q := Query{Context: queries[i%len(queries)] + fmt.Sprint(i), Max: 10}
+				if scoped {
+					q.Scope.UserID = fmt.Sprintf("u%d", i%100)
+				}
+				if _, err := e.Retrieve(ctx, tn, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
