@@ -257,9 +257,6 @@ func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) erro
 		if err := deleteMemory(s.sl, mb, &m, ch); err != nil {
 			return err
 		}
-		if err := addStored(mb, -1); err != nil {
-			return err
-		}
 		return ch.commit(tx, 1)
 	})
 }
@@ -275,9 +272,39 @@ func deleteMemory(sl *sealer, mb *bolt.Bucket, m *Memory, ch Change) error {
 	if err := bumpSeq(mb); err != nil {
 		return err
 	}
+	if err := addStored(mb, -1); err != nil {
+		return err
+	}
 	hist := mb.Bucket(bucketHistory)
 	prev := m.Text
 	return appendHistory(sl, hist, m.ID, HistoryEvent{Event: "DELETE", Text: m.Text, PreviousText: &prev, At: ch.At, Source: ch.Source, JobID: ch.JobID})
+}
+
+// deleteWhere deletes every memory of the mode bucket mb that doomed selects, each
+// with its DELETE event, and returns their ids.
+func deleteWhere(sl *sealer, mb *bolt.Bucket, ch Change, doomed func(*Memory) bool) ([]string, error) {
+	var gone []Memory
+	err := mb.Bucket(bucketMemories).ForEach(func(k, v []byte) error {
+		var m Memory
+		if err := sl.unmarshal(k, v, &m); err != nil {
+			return err
+		}
+		if doomed(&m) {
+			gone = append(gone, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(gone))
+	for i := range gone { // deleting inside ForEach would skip keys
+		if err := deleteMemory(sl, mb, &gone[i], ch); err != nil {
+			return nil, err
+		}
+		ids = append(ids, gone[i].ID)
+	}
+	return ids, nil
 }
 
 // DeleteMemories removes every live memory in scope in one transaction and returns
@@ -285,33 +312,14 @@ func deleteMemory(sl *sealer, mb *bolt.Bucket, m *Memory, ch Change) error {
 func (s *Store) DeleteMemories(orgID string, mode Mode, sc Scope, ch Change) ([]string, error) {
 	var ids []string
 	err := s.db.Batch(func(tx *bolt.Tx) error {
-		ids = ids[:0] // Batch may run this again after another write of the batch failed
 		mb, err := modeBucket(tx, orgID, mode)
 		if err != nil {
 			return err
 		}
-		b := mb.Bucket(bucketMemories)
-		var doomed []Memory
-		err = b.ForEach(func(k, v []byte) error {
-			var m Memory
-			if err := s.sl.unmarshal(k, v, &m); err != nil {
-				return err
-			}
-			if !m.Expired(ch.At) && sc.Matches(&m) {
-				doomed = append(doomed, m)
-			}
-			return nil
-		})
+		// Batch may run this again after another write of the batch failed: ids is
+		// assigned, not appended to.
+		ids, err = deleteWhere(s.sl, mb, ch, func(m *Memory) bool { return !m.Expired(ch.At) && sc.Matches(m) })
 		if err != nil {
-			return err
-		}
-		for i := range doomed {
-			if err := deleteMemory(s.sl, mb, &doomed[i], ch); err != nil {
-				return err
-			}
-			ids = append(ids, doomed[i].ID)
-		}
-		if err := addStored(mb, -int64(len(ids))); err != nil {
 			return err
 		}
 		return ch.commit(tx, len(ids))
@@ -332,42 +340,19 @@ func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
 	var out []Expired
 	ch := Change{At: now.UTC(), Source: "expiry"}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		out = out[:0]
 		return tx.Bucket(bucketTenants).ForEachBucket(func(orgID []byte) error {
 			for _, mode := range []Mode{ModeLive, ModeTest} {
 				mb, err := modeBucket(tx, string(orgID), mode)
 				if err != nil {
 					continue
 				}
-				b := mb.Bucket(bucketMemories)
-				var doomed []Memory
-				err = b.ForEach(func(k, v []byte) error {
-					var m Memory
-					if err := s.sl.unmarshal(k, v, &m); err != nil {
-						return err
-					}
-					if m.Expired(now) {
-						doomed = append(doomed, m)
-					}
-					return nil
-				})
+				ids, err := deleteWhere(s.sl, mb, ch, func(m *Memory) bool { return m.Expired(now) })
 				if err != nil {
 					return err
 				}
-				if len(doomed) == 0 {
-					continue
+				if len(ids) > 0 {
+					out = append(out, Expired{OrgID: string(orgID), Mode: mode, IDs: ids})
 				}
-				ex := Expired{OrgID: string(orgID), Mode: mode}
-				for i := range doomed {
-					if err := deleteMemory(s.sl, mb, &doomed[i], ch); err != nil {
-						return err
-					}
-					ex.IDs = append(ex.IDs, doomed[i].ID)
-				}
-				if err := addStored(mb, -int64(len(doomed))); err != nil {
-					return err
-				}
-				out = append(out, ex)
 			}
 			return nil
 		})

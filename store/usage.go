@@ -54,18 +54,15 @@ type UsageCounters struct {
 	CostMicros      int64 `json:"cost_micros"`
 }
 
-// Add counts one event.
+// Add counts one event: an API call unless it is a job's work.
 func (c *UsageCounters) Add(ev *UsageEvent) {
-	if !ev.Job {
-		c.APICalls++
+	calls := int64(1)
+	if ev.Job {
+		calls = 0
 	}
-	c.TokensIn += ev.TokensIn
-	c.TokensOut += ev.TokensOut
-	c.MemoriesRead += ev.MemoriesRead
-	c.MemoriesWritten += ev.MemoriesWritten
-	c.Embeddings += ev.Embeddings
-	c.ModelCalls += ev.ModelCalls
-	c.CostMicros += ev.CostMicros
+	c.Merge(UsageCounters{APICalls: calls, TokensIn: ev.TokensIn, TokensOut: ev.TokensOut,
+		MemoriesRead: ev.MemoriesRead, MemoriesWritten: ev.MemoriesWritten, Embeddings: ev.Embeddings,
+		ModelCalls: ev.ModelCalls, CostMicros: ev.CostMicros})
 }
 
 // Merge adds other's counts.
