@@ -15,11 +15,12 @@ type usageMetrics struct {
 	TokensInput     int64 `json:"tokens_input"`
 	TokensOutput    int64 `json:"tokens_output"`
 	TokensProcessed int64 `json:"tokens_processed"`
-	MemoriesStored  int64 `json:"memories_stored"`
-	MemoriesRead    int64 `json:"memories_read"`
-	MemoriesWritten int64 `json:"memories_written"`
-	Embeddings      int64 `json:"embeddings"`
-	ModelCalls      int64 `json:"model_calls"`
+	// MemoriesStored is a level, not a flow: /v1/usage shows it, history rows leave it out.
+	MemoriesStored  *int64 `json:"memories_stored,omitempty"`
+	MemoriesRead    int64  `json:"memories_read"`
+	MemoriesWritten int64  `json:"memories_written"`
+	Embeddings      int64  `json:"embeddings"`
+	ModelCalls      int64  `json:"model_calls"`
 }
 
 func metricsOf(c store.UsageCounters) usageMetrics {
@@ -38,7 +39,7 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m := metricsOf(c)
-	m.MemoriesStored = stored
+	m.MemoriesStored = &stored
 	var cost meter.Cost
 	if p.key.Mode == store.ModeLive { // test mode is never billed
 		cost = meter.CostOf(s.cfg.Plans[p.org.Plan], c, start, now)
@@ -60,25 +61,7 @@ func (s *Server) getUsage(w http.ResponseWriter, r *http.Request) error {
 type usageBucket struct {
 	Start time.Time `json:"start"`
 	Group string    `json:"group,omitempty"`
-	usageMetricsNoStored
-}
-
-// usageMetricsNoStored are the flow metrics: memories_stored is a level, not a flow,
-// so history rows leave it out.
-type usageMetricsNoStored struct {
-	APICalls        int64 `json:"api_calls"`
-	TokensInput     int64 `json:"tokens_input"`
-	TokensOutput    int64 `json:"tokens_output"`
-	TokensProcessed int64 `json:"tokens_processed"`
-	MemoriesRead    int64 `json:"memories_read"`
-	MemoriesWritten int64 `json:"memories_written"`
-	Embeddings      int64 `json:"embeddings"`
-	ModelCalls      int64 `json:"model_calls"`
-}
-
-func flowOf(c store.UsageCounters) usageMetricsNoStored {
-	m := metricsOf(c)
-	return usageMetricsNoStored{m.APICalls, m.TokensInput, m.TokensOutput, m.TokensProcessed, m.MemoriesRead, m.MemoriesWritten, m.Embeddings, m.ModelCalls}
+	usageMetrics
 }
 
 func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, *Error) {
@@ -154,12 +137,12 @@ func (s *Server) usageHistory(w http.ResponseWriter, r *http.Request) error {
 			byStart[row.Start] = row.Counters
 		}
 		for t := from; t.Before(to); t = t.Add(step) {
-			buckets = append(buckets, usageBucket{Start: t, usageMetricsNoStored: flowOf(byStart[t.Format(layout)])})
+			buckets = append(buckets, usageBucket{Start: t, usageMetrics: metricsOf(byStart[t.Format(layout)])})
 		}
 	} else {
 		for _, row := range rows {
 			t, _ := time.Parse(layout, row.Start)
-			buckets = append(buckets, usageBucket{Start: t.UTC(), Group: row.Value, usageMetricsNoStored: flowOf(row.Counters)})
+			buckets = append(buckets, usageBucket{Start: t.UTC(), Group: row.Value, usageMetrics: metricsOf(row.Counters)})
 		}
 	}
 	if buckets == nil {
