@@ -33,6 +33,8 @@ type Config struct {
 	Defaults   DefaultOrg      `toml:"defaults"`
 	Meter      Meter           `toml:"meter"`
 	Embedder   Embedder        `toml:"embedder"`
+	LLM        LLM             `toml:"llm"`
+	Jobs       Jobs            `toml:"jobs"`
 	Metrics    Metrics         `toml:"metrics"`
 	Billing    Billing         `toml:"billing"`
 	SMTP       SMTP            `toml:"smtp"`
@@ -110,6 +112,54 @@ type Embedder struct {
 	// CacheEntries bounds the cache of embeddings by text (identical texts are embedded
 	// once) and the retrieval response cache.
 	CacheEntries int `toml:"cache_entries"`
+}
+
+// LLM is the optional chat model on any OpenAI-compatible /v1/chat/completions
+// endpoint: extraction, update decisions, re-ranking and answers. Without a model,
+// extraction uses rules and answers are 501 LLM_NOT_CONFIGURED.
+type LLM struct {
+	BaseURL string `toml:"base_url"`
+	APIKey  string `toml:"api_key"`
+	// Model serves every task whose own model is left empty; empty: no language model.
+	Model           string `toml:"model"`
+	ExtractionModel string `toml:"extraction_model"`
+	UpdateModel     string `toml:"update_model"`
+	AnswerModel     string `toml:"answer_model"`
+	// RerankModel re-ranks /v1/query's candidates; empty: no re-ranking (it does not
+	// fall back to Model, since it adds a model call to every query).
+	RerankModel string `toml:"rerank_model"`
+	// JSONMode sends response_format json_object; turn off for servers that reject it.
+	JSONMode   bool     `toml:"json_mode"`
+	MaxRetries int      `toml:"max_retries"`
+	Timeout    Duration `toml:"timeout"`
+}
+
+// TaskModel returns the model of a task ("extraction", "update", "answer", "rerank").
+func (l LLM) TaskModel(task string) string {
+	switch task {
+	case "extraction":
+		return cmpOr(l.ExtractionModel, l.Model)
+	case "update":
+		return cmpOr(l.UpdateModel, l.Model)
+	case "answer":
+		return cmpOr(l.AnswerModel, l.Model)
+	case "rerank":
+		return l.RerankModel
+	}
+	return ""
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Jobs runs background jobs (extraction, re-embedding).
+type Jobs struct {
+	// Workers is how many jobs run at once.
+	Workers int `toml:"workers"`
 }
 
 // ModelPrice is what a model costs the operator.
@@ -296,6 +346,8 @@ func Default() Config {
 			RetryBase: Duration{30 * time.Second}, RetryMax: Duration{6 * time.Hour}},
 		Embedder: Embedder{Provider: "local", BaseURL: "https://api.openai.com/v1", Model: "text-embedding-3-small",
 			Dimensions: 384, BatchSize: 100, MaxRetries: 3, Timeout: Duration{30 * time.Second}, CacheEntries: 10000},
+		LLM:  LLM{BaseURL: "https://api.openai.com/v1", JSONMode: true, MaxRetries: 3, Timeout: Duration{60 * time.Second}},
+		Jobs: Jobs{Workers: 2},
 		Plans: map[string]Plan{
 			"free": {RequestsPerMinute: 10, RequestsPerDay: 100, Concurrent: 2, Monthly: map[string]int64{
 				"memories_stored": 100, "api_calls": 1_000, "tokens": 100_000, "embeddings": 1_000}},
@@ -413,6 +465,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Embedder.Dimensions < 8 || c.Embedder.Dimensions > 4096 {
 		return errors.New("config: embedder.dimensions must be from 8 to 4096")
+	}
+	if c.LLM.BaseURL == "" && (c.LLM.Model != "" || c.LLM.ExtractionModel != "" || c.LLM.UpdateModel != "" || c.LLM.AnswerModel != "" || c.LLM.RerankModel != "") {
+		return errors.New("config: llm.base_url is required when a model is set")
+	}
+	if c.LLM.Timeout.Duration <= 0 || c.LLM.MaxRetries < 0 {
+		return errors.New("config: llm.timeout must be positive and llm.max_retries not negative")
+	}
+	if c.Jobs.Workers < 1 || c.Jobs.Workers > 64 {
+		return errors.New("config: jobs.workers must be from 1 to 64")
 	}
 	if c.Meter.FlushInterval.Duration <= 0 || c.Meter.FlushInterval.Duration > time.Second {
 		return errors.New("config: meter.flush_interval must be more than 0 and at most 1s")

@@ -143,31 +143,15 @@ func (e *OpenAIEmbedder) EmbedWithUsage(ctx context.Context, texts []string) ([]
 
 // embedBatch sends one request, retrying as the policy allows.
 func (e *OpenAIEmbedder) embedBatch(ctx context.Context, texts []string) ([][]float32, Usage, error) {
-	for attempt := 0; ; attempt++ {
-		vecs, usage, retryAfter, err := e.attempt(ctx, texts)
-		if err == nil {
-			return vecs, usage, nil
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, Usage{}, ctxErr
-		}
-		var upstream *UpstreamError
-		if !errors.As(err, &upstream) {
-			upstream = &UpstreamError{StatusCode: statusOf(err), Err: err}
-		}
-		upstream.Attempts = attempt + 1
-		if attempt >= e.retry.maxRetries || !retryable(upstream.StatusCode) {
-			return nil, Usage{}, upstream
-		}
-		wait, ok := e.retry.wait(attempt, retryAfter)
-		if !ok {
-			upstream.Err = fmt.Errorf("provider asked to retry after %v: %w", retryAfter, upstream.Err)
-			return nil, Usage{}, upstream
-		}
-		if err := sleepCtx(ctx, wait); err != nil {
-			return nil, Usage{}, err
-		}
+	type answer struct {
+		vecs  [][]float32
+		usage Usage
 	}
+	a, err := withRetries(ctx, e.retry, func() (answer, time.Duration, error) {
+		vecs, usage, retryAfter, err := e.attempt(ctx, texts)
+		return answer{vecs, usage}, retryAfter, err
+	})
+	return a.vecs, a.usage, err
 }
 
 // attempt makes one request under the per-attempt timeout. An answer that

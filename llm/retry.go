@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -45,6 +46,39 @@ func (p retryPolicy) wait(n int, retryAfter time.Duration) (time.Duration, bool)
 		return 0, false
 	}
 	return max(p.backoff(n), retryAfter), true
+}
+
+// withRetries runs attempt until it succeeds, fails with a status not worth
+// repeating, or the policy's retries are spent. attempt returns the
+// Retry-After of a failed answer (zero when none). A failure after retries is
+// an *UpstreamError (matching ErrUpstream); a done ctx returns ctx's error.
+func withRetries[T any](ctx context.Context, p retryPolicy, attempt func() (T, time.Duration, error)) (T, error) {
+	var zero T
+	for n := 0; ; n++ {
+		v, retryAfter, err := attempt()
+		if err == nil {
+			return v, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return zero, ctxErr
+		}
+		var upstream *UpstreamError
+		if !errors.As(err, &upstream) {
+			upstream = &UpstreamError{StatusCode: statusOf(err), Err: err}
+		}
+		upstream.Attempts = n + 1
+		if n >= p.maxRetries || !retryable(upstream.StatusCode) {
+			return zero, upstream
+		}
+		wait, ok := p.wait(n, retryAfter)
+		if !ok {
+			upstream.Err = fmt.Errorf("provider asked to retry after %v: %w", retryAfter, upstream.Err)
+			return zero, upstream
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return zero, err
+		}
+	}
 }
 
 // sleepCtx waits for d or until ctx is done, whichever is first.
