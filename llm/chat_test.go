@@ -146,7 +146,9 @@ func TestChatRetries429And500(t *testing.T) {
 	}
 
 	// Retries spent: an upstream error naming the last status.
-	down := chattest.New(func(int, chattest.Request) chattest.Reply { return chattest.Reply{Status: http.StatusServiceUnavailable} })
+	down := chattest.New(func(int, chattest.Request) chattest.Reply {
+		return chattest.Reply{Status: http.StatusServiceUnavailable}
+	})
 	defer down.Close()
 	c = newTestChat(t, down, 2)
 	_, _, err = c.Complete(context.Background(), TaskExtraction, []Message{{Role: "user", Content: "x"}})
