@@ -30,8 +30,15 @@ from .errors import (
 )
 from .types import (
     Account,
+    Alert,
     ApiKey,
     ApiKeyRevoked,
+    AuditEvent,
+    AuditList,
+    Deleted,
+    Invoice,
+    InvoiceLine,
+    InvoiceList,
     Job,
     JobError,
     JobProgress,
@@ -45,6 +52,9 @@ from .types import (
     QueryResult,
     Usage,
     UsageHistory,
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryList,
 )
 
 # Everything above, but not the submodules that importing it brought in.

@@ -4,7 +4,7 @@ import os
 from typing import Any, Dict, Optional
 
 from ._transport import Transport, compact
-from .resources import AccountResource, Batch, Jobs, Keys, Memories, UsageResource
+from .resources import AccountResource, Alerts, Batch, Billing, Jobs, Keys, Memories, UsageResource, Webhooks
 from .types import QueryAnswer, QueryResult
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -37,6 +37,9 @@ class MemoryClient:
         self.usage = UsageResource(self._transport)
         self.account = AccountResource(self._transport)
         self.keys = Keys(self._transport)
+        self.billing = Billing(self._transport)
+        self.alerts = Alerts(self._transport)
+        self.webhooks = Webhooks(self._transport)
 
     @property
     def base_url(self) -> str:

@@ -2,13 +2,19 @@
 
 import time
 from urllib.parse import quote
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from ._transport import Transport, compact
 from .types import (
     Account,
+    Alert,
     ApiKey,
     ApiKeyRevoked,
+    AuditEvent,
+    AuditList,
+    Deleted,
+    Invoice,
+    InvoiceList,
     Job,
     Memory,
     MemoriesDeleted,
@@ -17,9 +23,24 @@ from .types import (
     MemoryList,
     Usage,
     UsageHistory,
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryList,
 )
 
 Metadata = Dict[str, Any]
+
+
+def paginate(fetch: Callable[[Optional[str]], Any], items: str) -> Iterator[Any]:
+    """Every item of a cursor-paginated list: ``fetch(cursor)`` gets one page, whose
+    ``items`` attribute holds the page's items; pages are fetched as the loop needs them."""
+    cursor = None
+    while True:
+        page = fetch(cursor)
+        yield from getattr(page, items)
+        cursor = page.next_cursor
+        if not cursor:
+            return
 
 
 def _path_id(value: str) -> str:
@@ -75,13 +96,11 @@ class Memories(_Resource):
         session_id: Optional[str] = None,
     ) -> Iterator[Memory]:
         """Every memory, newest first, fetching pages of ``limit`` as the loop needs them."""
-        cursor = None
-        while True:
-            page = self.list(limit=limit, cursor=cursor, user_id=user_id, agent_id=agent_id, session_id=session_id)
-            yield from page.memories
-            cursor = page.next_cursor
-            if not cursor:
-                return
+        return paginate(
+            lambda cursor: self.list(limit=limit, cursor=cursor, user_id=user_id, agent_id=agent_id,
+                                     session_id=session_id),
+            "memories",
+        )
 
     def update(
         self,
@@ -194,6 +213,19 @@ class AccountResource(_Resource):
     def get(self) -> Account:
         return Account.from_dict(self._t.request("GET", "/v1/account").data)
 
+    def audit(
+        self, *, limit: Optional[int] = None, cursor: Optional[str] = None, format: Optional[str] = None
+    ) -> Union[AuditList, str]:
+        """A page of the org's audit log, newest first; with ``format="jsonl"`` every kept
+        event (after ``cursor``), oldest first, as the JSON-lines text the server sent."""
+        query = dict(limit=limit, cursor=cursor, format=format)
+        resp = self._t.request("GET", "/v1/account/audit", query=query, raw=format == "jsonl")
+        return resp.data if format == "jsonl" else AuditList.from_dict(resp.data)
+
+    def audit_all(self, *, limit: int = 100) -> Iterator[AuditEvent]:
+        """Every audit event kept, newest first, page by page."""
+        return paginate(lambda cursor: self.audit(limit=limit, cursor=cursor), "events")
+
 
 class Keys(_Resource):
     def list(self) -> List[ApiKey]:
@@ -225,3 +257,69 @@ class Keys(_Resource):
         path = f"/v1/account/api-keys/{_path_id(key_id)}/rotate"
         resp = self._t.request("POST", path, body=body, idempotency_key=idempotency_key)
         return ApiKey.from_dict((resp.data or {}).get("api_key"))
+
+
+class Invoices(_Resource):
+    def list(self, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> InvoiceList:
+        """A page of the org's invoices, newest period first (none for a test-mode key)."""
+        return InvoiceList.from_dict(
+            self._t.request("GET", "/v1/billing/invoices", query=dict(limit=limit, cursor=cursor)).data)
+
+    def list_all(self, *, limit: int = 100) -> Iterator[Invoice]:
+        return paginate(lambda cursor: self.list(limit=limit, cursor=cursor), "invoices")
+
+    def get(self, invoice_id: str) -> Invoice:
+        return Invoice.from_dict(self._t.request("GET", f"/v1/billing/invoices/{_path_id(invoice_id)}").data)
+
+
+class Billing(_Resource):
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.invoices = Invoices(transport)
+
+
+class Alerts(_Resource):
+    def list(self) -> List[Alert]:
+        data = self._t.request("GET", "/v1/alerts").data or {}
+        return [Alert.from_dict(a) for a in data.get("alerts", [])]
+
+    def create(
+        self,
+        metric: str,
+        threshold: float,
+        threshold_type: str,
+        notify: Sequence[str],
+        *,
+        idempotency_key: Optional[str] = None,
+    ) -> Alert:
+        """An alert on ``metric`` (monthly_spend, api_calls, tokens, memories, embeddings)
+        at ``threshold``, ``absolute`` or ``percent_of_limit``; ``notify`` ⊆ email, webhook."""
+        body = compact(metric=metric, threshold=threshold, threshold_type=threshold_type, notify=list(notify))
+        return Alert.from_dict(self._t.request("POST", "/v1/alerts", body=body, idempotency_key=idempotency_key).data)
+
+    def delete(self, alert_id: str) -> Deleted:
+        return Deleted.from_dict(self._t.request("DELETE", f"/v1/alerts/{_path_id(alert_id)}").data)
+
+
+class Webhooks(_Resource):
+    def list(self) -> List[Webhook]:
+        data = self._t.request("GET", "/v1/webhooks").data or {}
+        return [Webhook.from_dict(w) for w in data.get("webhooks", [])]
+
+    def create(self, url: str, events: Sequence[str], *, idempotency_key: Optional[str] = None) -> Webhook:
+        """A new endpoint; its signing secret is in ``.secret``, and only in this answer."""
+        body = compact(url=url, events=list(events))
+        return Webhook.from_dict(self._t.request("POST", "/v1/webhooks", body=body, idempotency_key=idempotency_key).data)
+
+    def delete(self, webhook_id: str) -> Deleted:
+        return Deleted.from_dict(self._t.request("DELETE", f"/v1/webhooks/{_path_id(webhook_id)}").data)
+
+    def deliveries(
+        self, webhook_id: str, *, limit: Optional[int] = None, cursor: Optional[str] = None
+    ) -> WebhookDeliveryList:
+        """A page of the events sent (or being sent) to the endpoint, newest first."""
+        path = f"/v1/webhooks/{_path_id(webhook_id)}/deliveries"
+        return WebhookDeliveryList.from_dict(self._t.request("GET", path, query=dict(limit=limit, cursor=cursor)).data)
+
+    def deliveries_all(self, webhook_id: str, *, limit: int = 100) -> Iterator[WebhookDelivery]:
+        return paginate(lambda cursor: self.deliveries(webhook_id, limit=limit, cursor=cursor), "deliveries")

@@ -57,12 +57,6 @@ class MemoryList(Model):
 
 
 @dataclass
-class MemoryDeleted(Model):
-    id: Optional[str] = None
-    deleted: Optional[bool] = None
-
-
-@dataclass
 class MemoriesDeleted(Model):
     deleted: Optional[int] = None
 
@@ -215,7 +209,108 @@ class UsageHistory(Model):
     buckets: List[Dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class Deleted(Model):
+    """The answer of a delete: the id and ``deleted=True``."""
+    id: Optional[str] = None
+    deleted: Optional[bool] = None
+
+
+@dataclass
+class InvoiceLine(Model):
+    description: Optional[str] = None
+    metric: Optional[str] = None  # None for the plan's base fee
+    quantity: Optional[int] = None
+    unit_price_usd: Optional[float] = None
+    amount_usd: Optional[float] = None
+
+
+@dataclass
+class Invoice(Model):
+    _nested = {"period": ("Period", False), "lines": ("InvoiceLine", True)}
+    id: Optional[str] = None
+    period: Optional[Period] = None
+    status: Optional[str] = None  # draft, open, paid, payment_failed or void
+    lines: List[InvoiceLine] = field(default_factory=list)
+    subtotal_usd: Optional[float] = None
+    total_usd: Optional[float] = None
+    stripe_invoice_id: Optional[str] = None
+
+
+@dataclass
+class InvoiceList(Model):
+    _nested = {"invoices": ("Invoice", True)}
+    invoices: List[Invoice] = field(default_factory=list)
+    next_cursor: Optional[str] = None
+
+
+@dataclass
+class Alert(Model):
+    id: Optional[str] = None
+    metric: Optional[str] = None  # monthly_spend, api_calls, tokens, memories or embeddings
+    threshold: Optional[float] = None
+    threshold_type: Optional[str] = None  # absolute or percent_of_limit
+    notify: Optional[List[str]] = None  # email, webhook
+    created_at: Optional[str] = None
+    last_triggered_at: Optional[str] = None
+
+
+@dataclass
+class Webhook(Model):
+    id: Optional[str] = None
+    url: Optional[str] = None
+    events: Optional[List[str]] = None
+    created_at: Optional[str] = None
+    # The signing secret (whsec_...): only on the answer of create.
+    secret: Optional[str] = None
+
+
+@dataclass
+class WebhookDelivery(Model):
+    id: Optional[str] = None  # evt_..., also the webhook-id header of the request
+    event: Optional[str] = None
+    status: Optional[str] = None  # pending, succeeded or failed
+    attempts: Optional[int] = None
+    response_status: Optional[int] = None
+    created_at: Optional[str] = None
+    last_attempt_at: Optional[str] = None
+    next_attempt_at: Optional[str] = None
+
+
+@dataclass
+class WebhookDeliveryList(Model):
+    _nested = {"deliveries": ("WebhookDelivery", True)}
+    deliveries: List[WebhookDelivery] = field(default_factory=list)
+    next_cursor: Optional[str] = None
+
+
+@dataclass
+class AuditEvent(Model):
+    id: Optional[str] = None
+    at: Optional[str] = None
+    org_id: Optional[str] = None
+    key_id: Optional[str] = None
+    endpoint: Optional[str] = None  # e.g. "POST /v1/memories"
+    ip: Optional[str] = None
+    user_agent: Optional[str] = None
+    request_id: Optional[str] = None
+    status: Optional[int] = None
+    duration_ms: Optional[float] = None
+    tokens: Optional[int] = None
+
+
+@dataclass
+class AuditList(Model):
+    _nested = {"events": ("AuditEvent", True)}
+    events: List[AuditEvent] = field(default_factory=list)
+    next_cursor: Optional[str] = None
+
+
+# The answer of DELETE /v1/memories/{id} has the same shape as every other delete.
+MemoryDeleted = Deleted
+
 _MODELS: Dict[str, Type[Model]] = {
     cls.__name__: cls
-    for cls in (Memory, MemoryEvent, JobProgress, JobError, Org, AccountKey, Period)
+    for cls in (Memory, MemoryEvent, JobProgress, JobError, Org, AccountKey, Period, Invoice, InvoiceLine,
+                WebhookDelivery, AuditEvent)
 }

@@ -1,8 +1,12 @@
 """The SDK against the real memoryd binary: every call the server implements today.
 Batch extraction is not served yet (issue 6); its wire format is tested in test_stub.py."""
 
+import json
+import threading
+import time
 import unittest
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from memory_api import (
     AuthenticationError,
@@ -15,6 +19,7 @@ from memory_api import (
     MemoryAPIError,
     MemoryClient,
     NotFoundError,
+    RateLimitError,
 )
 
 from .support import MemoryServer
@@ -315,6 +320,203 @@ class JobsTest(unittest.TestCase):
         with self.assertRaises(NotFoundError) as ctx:
             self.client.batch.embeddings(["mem_doesnotexist"])
         self.assertEqual(ctx.exception.code, "MEMORY_NOT_FOUND")
+
+
+class AuditTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.client = MemoryClient(api_key=server.api_key, base_url=server.base_url)
+
+    def test_pages_iterator_and_jsonl(self) -> None:
+        m = self.client.memories.create(text="audited", user_id=new_user())
+        self.client.memories.get(m.id)
+        page = self.client.account.audit(limit=2)
+        self.assertEqual(len(page.events), 2)
+        self.assertIsNotNone(page.next_cursor)
+        # Newest first: the GET just made, then the create before it.
+        self.assertEqual([e.endpoint for e in page.events], ["GET /v1/memories/{id}", "POST /v1/memories"])
+        first = page.events[0]
+        self.assertTrue(first.id.startswith("aud_"))
+        self.assertEqual((first.org_id, first.status), (server.org_id, 200))
+        self.assertTrue(first.user_agent.startswith("memory-api-python/"))
+        self.assertTrue(first.request_id.startswith("req_"))
+
+        events = list(self.client.account.audit_all(limit=3))
+        ids = [e.id for e in events]
+        self.assertEqual(len(ids), len(set(ids)))
+        # The newest is the audit call above (a call is logged once answered), then the page.
+        self.assertEqual(events[0].endpoint, "GET /v1/account/audit")
+        self.assertEqual(ids[1:3], [e.id for e in page.events])
+        self.assertGreater(len(events), 3)  # more than one page of 3
+
+        lines = self.client.account.audit(format="jsonl").splitlines()
+        exported = [json.loads(line)["id"] for line in lines]
+        self.assertEqual(sorted(exported), exported)  # oldest first
+        self.assertTrue(set(ids) <= set(exported))
+
+        with self.assertRaises(InvalidRequestError) as ctx:
+            self.client.account.audit(format="xml")
+        self.assertEqual(ctx.exception.field, "format")
+
+
+class AlertsTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.client = MemoryClient(api_key=server.api_key, base_url=server.base_url)
+
+    def test_create_list_delete(self) -> None:
+        alert = self.client.alerts.create("api_calls", 80, "percent_of_limit", ["email"])
+        self.assertTrue(alert.id.startswith("alr_"))
+        self.assertEqual((alert.metric, alert.threshold, alert.threshold_type, alert.notify),
+                         ("api_calls", 80, "percent_of_limit", ["email"]))
+        self.assertIsNone(alert.last_triggered_at)
+        self.assertIn(alert.id, [a.id for a in self.client.alerts.list()])
+
+        deleted = self.client.alerts.delete(alert.id)
+        self.assertEqual((deleted.id, deleted.deleted), (alert.id, True))
+        self.assertNotIn(alert.id, [a.id for a in self.client.alerts.list()])
+        with self.assertRaises(NotFoundError):
+            self.client.alerts.delete(alert.id)
+
+        with self.assertRaises(InvalidRequestError) as ctx:
+            self.client.alerts.create("api_calls", 80, "percent_of_limit", ["email", "sms"])
+        self.assertEqual(ctx.exception.field, "notify[1]")
+
+
+class Receiver:
+    """A local webhook endpoint that records what it is sent and answers 204."""
+
+    def __init__(self) -> None:
+        self.bodies: list = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.bodies.append((self.headers.get("webhook-id"), json.loads(raw)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/hooks"
+        threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+class WebhooksTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.client = MemoryClient(api_key=server.api_key, base_url=server.base_url)
+        self.receiver = Receiver()
+        self.addCleanup(self.receiver.close)
+
+    def test_create_deliver_list_delete(self) -> None:
+        hook = self.client.webhooks.create(self.receiver.url, ["memory.created", "memory.deleted"])
+        self.assertTrue(hook.id.startswith("whk_"))
+        self.assertTrue(hook.secret.startswith("whsec_"))
+        self.assertEqual((hook.url, hook.events), (self.receiver.url, ["memory.created", "memory.deleted"]))
+        listed = {w.id: w for w in self.client.webhooks.list()}
+        self.assertIsNone(listed[hook.id].secret)  # shown once
+
+        created = [self.client.memories.create(text=f"event {i}", user_id=new_user()) for i in range(3)]
+        self.assertTrue(wait_for(lambda: len(self.receiver.bodies) >= 3), self.receiver.bodies)
+        sent = {body["data"]["id"] for _, body in self.receiver.bodies if body["event"] == "memory.created"}
+        self.assertEqual(sent, {m.id for m in created})
+
+        page = self.client.webhooks.deliveries(hook.id, limit=2)
+        self.assertEqual(len(page.deliveries), 2)
+        self.assertIsNotNone(page.next_cursor)
+
+        def all_succeeded():
+            # limit=2 over three deliveries: the iterator follows next_cursor once.
+            ds = list(self.client.webhooks.deliveries_all(hook.id, limit=2))
+            return ds if len(ds) == 3 and all(d.status == "succeeded" for d in ds) else None
+
+        done = wait_for(all_succeeded)
+        self.assertTrue(done, list(self.client.webhooks.deliveries_all(hook.id)))
+        self.assertEqual({d.id for d in done}, {wid for wid, _ in self.receiver.bodies})
+        for d in done:
+            self.assertEqual((d.event, d.attempts, d.response_status), ("memory.created", 1, 204))
+
+        deleted = self.client.webhooks.delete(hook.id)
+        self.assertEqual((deleted.id, deleted.deleted), (hook.id, True))
+        self.assertNotIn(hook.id, [w.id for w in self.client.webhooks.list()])
+        with self.assertRaises(NotFoundError):
+            self.client.webhooks.deliveries(hook.id)
+
+        with self.assertRaises(InvalidRequestError) as ctx:
+            self.client.webhooks.create(self.receiver.url, ["memory.exploded"])
+        self.assertEqual(ctx.exception.field, "events[0]")
+
+
+class InvoicesTest(unittest.TestCase):
+    def test_new_org_has_none(self) -> None:
+        client = MemoryClient(api_key=server.api_key, base_url=server.base_url)
+        page = client.billing.invoices.list()
+        self.assertEqual((page.invoices, page.next_cursor), ([], None))
+        self.assertEqual(list(client.billing.invoices.list_all()), [])
+        with self.assertRaises(NotFoundError) as ctx:
+            client.billing.invoices.get("inv_doesnotexist")
+        self.assertEqual((ctx.exception.code, ctx.exception.status), ("NOT_FOUND", 404))
+
+
+class RateLimitTest(unittest.TestCase):
+    """The server's own limiter: an org allowed 60 requests a minute (a bucket of 60,
+    refilled one a second) answers 429 with Retry-After: 1 once the bucket is empty."""
+
+    def setUp(self) -> None:
+        created = server.admin("POST", "/v1/admin/orgs", {"name": "sdk-python-limited", "plan": "pro"})
+        server.admin("PATCH", f"/v1/admin/orgs/{created['org']['id']}", {"limits": {"requests_per_minute": 60}})
+        self.key = created["api_key"]["key"]
+
+    def exhaust(self) -> RateLimitError:
+        strict = MemoryClient(api_key=self.key, base_url=server.base_url, max_retries=0)
+        for _ in range(200):
+            try:
+                strict.account.get()
+            except RateLimitError as err:
+                return err
+        self.fail("no 429 after 200 requests")
+
+    def test_429_is_retried_after_retry_after(self) -> None:
+        err = self.exhaust()
+        self.assertEqual((err.status, err.code, err.retry_after), (429, "RATE_LIMIT_EXCEEDED", 1))
+        self.assertEqual((err.details["window"], err.details["limit"]), ("minute", 60))
+        self.assertEqual(err.headers["retry-after"], "1")
+
+        client = MemoryClient(api_key=self.key, base_url=server.base_url)
+        waits: list = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            time.sleep(seconds)
+
+        client._transport._sleep = sleep
+        for _ in range(3):
+            start = time.monotonic()
+            memory = client.memories.create(text="written after the wait", user_id=new_user())
+            elapsed = time.monotonic() - start
+            if waits:
+                break
+            # The bucket refilled between the two calls (a very slow machine): again.
+            self.exhaust()
+        self.assertTrue(memory.id.startswith("mem_"))
+        # The bucket was empty, so the first try was refused and the client waited the
+        # server's Retry-After (1 s) before the try that succeeded.
+        self.assertEqual(waits, [1.0])
+        self.assertGreaterEqual(elapsed, 1.0)
 
 
 if __name__ == "__main__":
