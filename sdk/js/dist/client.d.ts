@@ -1,5 +1,5 @@
 import { Transport } from "./transport.js";
-import type { Account, ApiKey, ApiKeyCreateParams, ApiKeyRevoked, DeleteAllParams, ExtractParams, Job, Memory, MemoryCreateParams, MemoryDeleted, MemoryEvent, MemoryList, MemoryListParams, MemoryUpdateParams, PostOptions, QueryAnswer, QueryAnswerParams, QueryResult, RetrievalParams, Usage, UsageHistory, UsageHistoryParams, WaitOptions } from "./types.js";
+import type { Account, Alert, AlertCreateParams, ApiKey, ApiKeyCreateParams, ApiKeyRevoked, AuditEvent, AuditList, AuditParams, DeleteAllParams, Deleted, Invoice, InvoiceList, ExtractParams, Job, Memory, MemoryCreateParams, MemoryEvent, MemoryList, MemoryListParams, MemoryUpdateParams, PageParams, PostOptions, QueryAnswer, QueryAnswerParams, QueryResult, RetrievalParams, Usage, UsageHistory, UsageHistoryParams, WaitOptions, Webhook, WebhookCreateParams, WebhookDelivery, WebhookDeliveryList } from "./types.js";
 export declare const DEFAULT_BASE_URL = "http://127.0.0.1:8080";
 export interface ClientOptions {
     apiKey?: string;
@@ -21,6 +21,9 @@ export declare class MemoryClient {
     readonly usage: UsageResource;
     readonly account: AccountResource;
     readonly keys: Keys;
+    readonly billing: Billing;
+    readonly alerts: Alerts;
+    readonly webhooks: Webhooks;
     private readonly transport;
     constructor(options?: ClientOptions);
     get baseUrl(): string;
@@ -43,7 +46,7 @@ export declare class Memories extends Resource {
     listAll(params?: Omit<MemoryListParams, "cursor">): AsyncGenerator<Memory, void, undefined>;
     /** Replaces the given fields; `version` goes up by one. */
     update(memoryId: string, params: MemoryUpdateParams): Promise<Memory>;
-    delete(memoryId: string): Promise<MemoryDeleted>;
+    delete(memoryId: string): Promise<Deleted>;
     /** Deletes every memory in scope. The SDK never confirms on the caller's behalf:
      *  without `confirm: true` the server throws ConfirmationRequiredError. */
     deleteAll(params?: DeleteAllParams): Promise<{
@@ -76,6 +79,16 @@ export declare class UsageResource extends Resource {
 }
 export declare class AccountResource extends Resource {
     get(): Promise<Account>;
+    /** A page of the org's audit log, newest first; with `format: "jsonl"` every kept
+     *  event (after `cursor`), oldest first, as the JSON-lines text the server sent. */
+    audit(params: AuditParams & {
+        format: "jsonl";
+    }): Promise<string>;
+    audit(params?: AuditParams): Promise<AuditList>;
+    /** Every audit event kept, newest first, page by page. */
+    auditAll(params?: {
+        limit?: number;
+    }): AsyncGenerator<AuditEvent, void, undefined>;
 }
 export declare class Keys extends Resource {
     list(): Promise<ApiKey[]>;
@@ -86,5 +99,32 @@ export declare class Keys extends Resource {
     rotate(keyId: string, params?: {
         gracePeriodSeconds?: number;
     }, options?: PostOptions): Promise<ApiKey>;
+}
+export declare class Invoices extends Resource {
+    /** A page of the org's invoices, newest period first (none for a test-mode key). */
+    list(params?: PageParams): Promise<InvoiceList>;
+    listAll(params?: {
+        limit?: number;
+    }): AsyncGenerator<Invoice, void, undefined>;
+    get(invoiceId: string): Promise<Invoice>;
+}
+export declare class Billing extends Resource {
+    readonly invoices: Invoices;
+}
+export declare class Alerts extends Resource {
+    list(): Promise<Alert[]>;
+    create(params: AlertCreateParams, options?: PostOptions): Promise<Alert>;
+    delete(alertId: string): Promise<Deleted>;
+}
+export declare class Webhooks extends Resource {
+    list(): Promise<Webhook[]>;
+    /** A new endpoint; its signing secret is in `.secret`, and only in this answer. */
+    create(params: WebhookCreateParams, options?: PostOptions): Promise<Webhook>;
+    delete(webhookId: string): Promise<Deleted>;
+    /** A page of the events sent (or being sent) to the endpoint, newest first. */
+    deliveries(webhookId: string, params?: PageParams): Promise<WebhookDeliveryList>;
+    deliveriesAll(webhookId: string, params?: {
+        limit?: number;
+    }): AsyncGenerator<WebhookDelivery, void, undefined>;
 }
 export {};

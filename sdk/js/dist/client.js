@@ -5,6 +5,15 @@ const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 // Ids are opaque; encode them so a stray "/" or "?" cannot change the route.
 const id = (value) => encodeURIComponent(value);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Every item of a cursor-paginated list, fetching pages as the loop needs them. */
+async function* paginate(fetchPage, items) {
+    let cursor;
+    do {
+        const page = await fetchPage(cursor);
+        yield* items(page);
+        cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+}
 function env(name) {
     return globalThis.process?.env?.[name];
 }
@@ -15,6 +24,9 @@ export class MemoryClient {
     usage;
     account;
     keys;
+    billing;
+    alerts;
+    webhooks;
     transport;
     constructor(options = {}) {
         const apiKey = options.apiKey ?? env("MEMORYD_API_KEY");
@@ -35,6 +47,9 @@ export class MemoryClient {
         this.usage = new UsageResource(this.transport);
         this.account = new AccountResource(this.transport);
         this.keys = new Keys(this.transport);
+        this.billing = new Billing(this.transport);
+        this.alerts = new Alerts(this.transport);
+        this.webhooks = new Webhooks(this.transport);
     }
     get baseUrl() {
         return this.transport.baseUrl;
@@ -69,13 +84,8 @@ export class Memories extends Resource {
         return (await this.t.request("GET", "/v1/memories", { query: { ...params } })).data;
     }
     /** Every memory, newest first, fetching pages of `limit` (default 100) as the loop needs them. */
-    async *listAll(params = {}) {
-        let cursor;
-        do {
-            const page = await this.list({ limit: 100, ...params, cursor });
-            yield* page.memories;
-            cursor = page.nextCursor ?? undefined;
-        } while (cursor);
+    listAll(params = {}) {
+        return paginate((cursor) => this.list({ limit: 100, ...params, cursor }), (page) => page.memories);
     }
     /** Replaces the given fields; `version` goes up by one. */
     async update(memoryId, params) {
@@ -148,6 +158,13 @@ export class AccountResource extends Resource {
     async get() {
         return (await this.t.request("GET", "/v1/account")).data;
     }
+    async audit(params = {}) {
+        return (await this.t.request("GET", "/v1/account/audit", { query: { ...params } })).data;
+    }
+    /** Every audit event kept, newest first, page by page. */
+    auditAll(params = {}) {
+        return paginate((cursor) => this.audit({ limit: 100, ...params, cursor }), (page) => page.events);
+    }
 }
 export class Keys extends Resource {
     async list() {
@@ -165,5 +182,51 @@ export class Keys extends Resource {
     async rotate(keyId, params = {}, options = {}) {
         const path = `/v1/account/api-keys/${id(keyId)}/rotate`;
         return (await this.t.request("POST", path, { body: params, ...options })).data.apiKey;
+    }
+}
+export class Invoices extends Resource {
+    /** A page of the org's invoices, newest period first (none for a test-mode key). */
+    async list(params = {}) {
+        return (await this.t.request("GET", "/v1/billing/invoices", { query: { ...params } })).data;
+    }
+    listAll(params = {}) {
+        return paginate((cursor) => this.list({ limit: 100, ...params, cursor }), (page) => page.invoices);
+    }
+    async get(invoiceId) {
+        return (await this.t.request("GET", `/v1/billing/invoices/${id(invoiceId)}`)).data;
+    }
+}
+export class Billing extends Resource {
+    invoices = new Invoices(this.t);
+}
+export class Alerts extends Resource {
+    async list() {
+        return (await this.t.request("GET", "/v1/alerts")).data.alerts;
+    }
+    async create(params, options = {}) {
+        return (await this.t.request("POST", "/v1/alerts", { body: params, ...options })).data;
+    }
+    async delete(alertId) {
+        return (await this.t.request("DELETE", `/v1/alerts/${id(alertId)}`)).data;
+    }
+}
+export class Webhooks extends Resource {
+    async list() {
+        return (await this.t.request("GET", "/v1/webhooks")).data.webhooks;
+    }
+    /** A new endpoint; its signing secret is in `.secret`, and only in this answer. */
+    async create(params, options = {}) {
+        return (await this.t.request("POST", "/v1/webhooks", { body: params, ...options })).data;
+    }
+    async delete(webhookId) {
+        return (await this.t.request("DELETE", `/v1/webhooks/${id(webhookId)}`)).data;
+    }
+    /** A page of the events sent (or being sent) to the endpoint, newest first. */
+    async deliveries(webhookId, params = {}) {
+        const path = `/v1/webhooks/${id(webhookId)}/deliveries`;
+        return (await this.t.request("GET", path, { query: { ...params } })).data;
+    }
+    deliveriesAll(webhookId, params = {}) {
+        return paginate((cursor) => this.deliveries(webhookId, { limit: 100, ...params, cursor }), (page) => page.deliveries);
     }
 }

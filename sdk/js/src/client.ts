@@ -3,19 +3,27 @@
 import { Transport } from "./transport.js";
 import type {
   Account,
+  Alert,
+  AlertCreateParams,
   ApiKey,
   ApiKeyCreateParams,
   ApiKeyRevoked,
+  AuditEvent,
+  AuditList,
+  AuditParams,
   DeleteAllParams,
+  Deleted,
+  Invoice,
+  InvoiceList,
   ExtractParams,
   Job,
   Memory,
   MemoryCreateParams,
-  MemoryDeleted,
   MemoryEvent,
   MemoryList,
   MemoryListParams,
   MemoryUpdateParams,
+  PageParams,
   PostOptions,
   QueryAnswer,
   QueryAnswerParams,
@@ -25,6 +33,10 @@ import type {
   UsageHistory,
   UsageHistoryParams,
   WaitOptions,
+  Webhook,
+  WebhookCreateParams,
+  WebhookDelivery,
+  WebhookDeliveryList,
 } from "./types.js";
 
 export const DEFAULT_BASE_URL = "http://127.0.0.1:8080";
@@ -48,6 +60,19 @@ export interface ClientOptions {
 const id = (value: string): string => encodeURIComponent(value);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Every item of a cursor-paginated list, fetching pages as the loop needs them. */
+async function* paginate<Page extends { nextCursor: string | null }, Item>(
+  fetchPage: (cursor: string | undefined) => Promise<Page>,
+  items: (page: Page) => Item[],
+): AsyncGenerator<Item, void, undefined> {
+  let cursor: string | undefined;
+  do {
+    const page = await fetchPage(cursor);
+    yield* items(page);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+}
+
 function env(name: string): string | undefined {
   return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 }
@@ -59,6 +84,9 @@ export class MemoryClient {
   readonly usage: UsageResource;
   readonly account: AccountResource;
   readonly keys: Keys;
+  readonly billing: Billing;
+  readonly alerts: Alerts;
+  readonly webhooks: Webhooks;
   private readonly transport: Transport;
 
   constructor(options: ClientOptions = {}) {
@@ -79,6 +107,9 @@ export class MemoryClient {
     this.usage = new UsageResource(this.transport);
     this.account = new AccountResource(this.transport);
     this.keys = new Keys(this.transport);
+    this.billing = new Billing(this.transport);
+    this.alerts = new Alerts(this.transport);
+    this.webhooks = new Webhooks(this.transport);
   }
 
   get baseUrl(): string {
@@ -119,13 +150,8 @@ export class Memories extends Resource {
   }
 
   /** Every memory, newest first, fetching pages of `limit` (default 100) as the loop needs them. */
-  async *listAll(params: Omit<MemoryListParams, "cursor"> = {}): AsyncGenerator<Memory, void, undefined> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.list({ limit: 100, ...params, cursor });
-      yield* page.memories;
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
+  listAll(params: Omit<MemoryListParams, "cursor"> = {}): AsyncGenerator<Memory, void, undefined> {
+    return paginate((cursor) => this.list({ limit: 100, ...params, cursor }), (page) => page.memories);
   }
 
   /** Replaces the given fields; `version` goes up by one. */
@@ -133,8 +159,8 @@ export class Memories extends Resource {
     return (await this.t.request<Memory>("PUT", `/v1/memories/${id(memoryId)}`, { body: params })).data;
   }
 
-  async delete(memoryId: string): Promise<MemoryDeleted> {
-    return (await this.t.request<MemoryDeleted>("DELETE", `/v1/memories/${id(memoryId)}`)).data;
+  async delete(memoryId: string): Promise<Deleted> {
+    return (await this.t.request<Deleted>("DELETE", `/v1/memories/${id(memoryId)}`)).data;
   }
 
   /** Deletes every memory in scope. The SDK never confirms on the caller's behalf:
@@ -212,6 +238,19 @@ export class AccountResource extends Resource {
   async get(): Promise<Account> {
     return (await this.t.request<Account>("GET", "/v1/account")).data;
   }
+
+  /** A page of the org's audit log, newest first; with `format: "jsonl"` every kept
+   *  event (after `cursor`), oldest first, as the JSON-lines text the server sent. */
+  async audit(params: AuditParams & { format: "jsonl" }): Promise<string>;
+  async audit(params?: AuditParams): Promise<AuditList>;
+  async audit(params: AuditParams = {}): Promise<AuditList | string> {
+    return (await this.t.request<AuditList | string>("GET", "/v1/account/audit", { query: { ...params } })).data;
+  }
+
+  /** Every audit event kept, newest first, page by page. */
+  auditAll(params: { limit?: number } = {}): AsyncGenerator<AuditEvent, void, undefined> {
+    return paginate((cursor) => this.audit({ limit: 100, ...params, cursor }), (page) => page.events);
+  }
 }
 
 export class Keys extends Resource {
@@ -233,5 +272,63 @@ export class Keys extends Resource {
   async rotate(keyId: string, params: { gracePeriodSeconds?: number } = {}, options: PostOptions = {}): Promise<ApiKey> {
     const path = `/v1/account/api-keys/${id(keyId)}/rotate`;
     return (await this.t.request<{ apiKey: ApiKey }>("POST", path, { body: params, ...options })).data.apiKey;
+  }
+}
+
+export class Invoices extends Resource {
+  /** A page of the org's invoices, newest period first (none for a test-mode key). */
+  async list(params: PageParams = {}): Promise<InvoiceList> {
+    return (await this.t.request<InvoiceList>("GET", "/v1/billing/invoices", { query: { ...params } })).data;
+  }
+
+  listAll(params: { limit?: number } = {}): AsyncGenerator<Invoice, void, undefined> {
+    return paginate((cursor) => this.list({ limit: 100, ...params, cursor }), (page) => page.invoices);
+  }
+
+  async get(invoiceId: string): Promise<Invoice> {
+    return (await this.t.request<Invoice>("GET", `/v1/billing/invoices/${id(invoiceId)}`)).data;
+  }
+}
+
+export class Billing extends Resource {
+  readonly invoices = new Invoices(this.t);
+}
+
+export class Alerts extends Resource {
+  async list(): Promise<Alert[]> {
+    return (await this.t.request<{ alerts: Alert[] }>("GET", "/v1/alerts")).data.alerts;
+  }
+
+  async create(params: AlertCreateParams, options: PostOptions = {}): Promise<Alert> {
+    return (await this.t.request<Alert>("POST", "/v1/alerts", { body: params, ...options })).data;
+  }
+
+  async delete(alertId: string): Promise<Deleted> {
+    return (await this.t.request<Deleted>("DELETE", `/v1/alerts/${id(alertId)}`)).data;
+  }
+}
+
+export class Webhooks extends Resource {
+  async list(): Promise<Webhook[]> {
+    return (await this.t.request<{ webhooks: Webhook[] }>("GET", "/v1/webhooks")).data.webhooks;
+  }
+
+  /** A new endpoint; its signing secret is in `.secret`, and only in this answer. */
+  async create(params: WebhookCreateParams, options: PostOptions = {}): Promise<Webhook> {
+    return (await this.t.request<Webhook>("POST", "/v1/webhooks", { body: params, ...options })).data;
+  }
+
+  async delete(webhookId: string): Promise<Deleted> {
+    return (await this.t.request<Deleted>("DELETE", `/v1/webhooks/${id(webhookId)}`)).data;
+  }
+
+  /** A page of the events sent (or being sent) to the endpoint, newest first. */
+  async deliveries(webhookId: string, params: PageParams = {}): Promise<WebhookDeliveryList> {
+    const path = `/v1/webhooks/${id(webhookId)}/deliveries`;
+    return (await this.t.request<WebhookDeliveryList>("GET", path, { query: { ...params } })).data;
+  }
+
+  deliveriesAll(webhookId: string, params: { limit?: number } = {}): AsyncGenerator<WebhookDelivery, void, undefined> {
+    return paginate((cursor) => this.deliveries(webhookId, { limit: 100, ...params, cursor }), (page) => page.deliveries);
   }
 }

@@ -50,10 +50,13 @@ export interface MemoryList {
   nextCursor: string | null;
 }
 
-export interface MemoryDeleted {
+/** The answer of a delete: the id and `deleted: true`. */
+export interface Deleted {
   id: string;
   deleted: true;
 }
+
+export type MemoryDeleted = Deleted;
 
 export interface DeleteAllParams extends ScopeParams {
   /** Must be true; without it the server answers ConfirmationRequiredError. */
@@ -181,6 +184,113 @@ export interface UsageHistoryParams {
 
 export interface UsageHistory {
   buckets: Array<{ start: string; group?: string } & Record<string, unknown>>;
+}
+
+/** Cursor pagination of list calls: `limit` 1–100 (default 20), `cursor` from `nextCursor`. */
+export interface PageParams {
+  limit?: number;
+  cursor?: string;
+}
+
+export interface AuditEvent {
+  id: string;
+  at: string;
+  orgId: string;
+  keyId: string;
+  /** The route, e.g. "POST /v1/memories". */
+  endpoint: string;
+  ip: string;
+  userAgent: string;
+  requestId: string;
+  status: number;
+  durationMs: number;
+  tokens: number;
+}
+
+export interface AuditList {
+  events: AuditEvent[];
+  nextCursor: string | null;
+}
+
+export interface AuditParams extends PageParams {
+  format?: "json" | "jsonl";
+}
+
+export interface InvoiceLine {
+  description: string;
+  /** Null for the plan's base fee. */
+  metric: string | null;
+  quantity: number;
+  unitPriceUsd: number;
+  amountUsd: number;
+}
+
+export interface Invoice {
+  id: string;
+  period: { start: string; end: string };
+  status: "draft" | "open" | "paid" | "payment_failed" | "void";
+  lines: InvoiceLine[];
+  subtotalUsd: number;
+  totalUsd: number;
+  stripeInvoiceId: string | null;
+}
+
+export interface InvoiceList {
+  invoices: Invoice[];
+  nextCursor: string | null;
+}
+
+export type AlertMetric = "monthly_spend" | "api_calls" | "tokens" | "memories" | "embeddings";
+
+export interface AlertCreateParams {
+  metric: AlertMetric;
+  threshold: number;
+  thresholdType: "absolute" | "percent_of_limit";
+  notify: Array<"email" | "webhook">;
+}
+
+export interface Alert extends AlertCreateParams {
+  id: string;
+  createdAt: string;
+  lastTriggeredAt: string | null;
+}
+
+export type WebhookEventType =
+  | "usage.threshold_reached"
+  | "usage.quota_exceeded"
+  | "billing.invoice_created"
+  | "billing.payment_failed"
+  | "memory.created"
+  | "memory.updated"
+  | "memory.deleted";
+
+export interface WebhookCreateParams {
+  url: string;
+  events: WebhookEventType[];
+}
+
+export interface Webhook extends WebhookCreateParams {
+  id: string;
+  createdAt: string;
+  /** The signing secret (whsec_…): only on the answer of create. */
+  secret?: string;
+}
+
+export interface WebhookDelivery {
+  /** evt_…, also the webhook-id header of the request. */
+  id: string;
+  event: WebhookEventType;
+  status: "pending" | "succeeded" | "failed";
+  attempts: number;
+  responseStatus: number | null;
+  createdAt: string;
+  lastAttemptAt: string | null;
+  nextAttemptAt: string | null;
+}
+
+export interface WebhookDeliveryList {
+  deliveries: WebhookDelivery[];
+  nextCursor: string | null;
 }
 
 /** Per-call options for POSTs. */

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
 import {
   AuthenticationError,
@@ -14,6 +15,7 @@ import {
   MemoryAPIError,
   MemoryClient,
   NotFoundError,
+  RateLimitError,
 } from "../dist/index.js";
 import { startServer } from "./support.js";
 
@@ -27,6 +29,18 @@ before(async () => {
   client = new MemoryClient({ apiKey: server.apiKey, baseUrl: server.baseUrl });
 });
 after(() => server?.close());
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns something truthy, or 10 s pass (then returns its last value). */
+async function waitFor(check, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value || Date.now() > deadline) return value;
+    await sleep(50);
+  }
+}
 
 async function collect(iterable) {
   const out = [];
@@ -311,5 +325,164 @@ describe("jobs", () => {
     err = await client.batch.embeddings({ memoryIds: ["mem_doesnotexist"] }).catch((e) => e);
     assert.ok(err instanceof NotFoundError);
     assert.equal(err.code, "MEMORY_NOT_FOUND");
+  });
+});
+
+describe("audit log", () => {
+  test("pages, the iterator and JSON lines", async () => {
+    const m = await client.memories.create({ text: "audited", userId: newUser() });
+    await client.memories.get(m.id);
+    const page = await client.account.audit({ limit: 2 });
+    assert.deepEqual(page.events.map((e) => e.endpoint), ["GET /v1/memories/{id}", "POST /v1/memories"]);
+    assert.ok(page.nextCursor);
+    const [first] = page.events;
+    assert.match(first.id, /^aud_/);
+    assert.deepEqual([first.orgId, first.status], [server.orgId, 200]);
+    assert.match(first.userAgent, /^memory-api-js\//);
+    assert.match(first.requestId, /^req_/);
+
+    const events = await collect(client.account.auditAll({ limit: 3 }));
+    const ids = events.map((e) => e.id);
+    assert.equal(new Set(ids).size, ids.length);
+    assert.ok(events.length > 3, "more than one page of 3");
+    // The newest is the audit call above (a call is logged once answered), then the page.
+    assert.equal(events[0].endpoint, "GET /v1/account/audit");
+    assert.deepEqual(ids.slice(1, 3), page.events.map((e) => e.id));
+
+    const exported = (await client.account.audit({ format: "jsonl" })).trim().split("\n").map((l) => JSON.parse(l).id);
+    assert.deepEqual([...exported].sort(), exported); // oldest first
+    for (const id of ids) assert.ok(exported.includes(id), id);
+
+    const err = await client.account.audit({ format: "xml" }).catch((e) => e);
+    assert.ok(err instanceof InvalidRequestError);
+    assert.equal(err.field, "format");
+  });
+});
+
+describe("alerts", () => {
+  test("create, list, delete", async () => {
+    const alert = await client.alerts.create({ metric: "api_calls", threshold: 80, thresholdType: "percent_of_limit", notify: ["email"] });
+    assert.match(alert.id, /^alr_/);
+    assert.deepEqual([alert.metric, alert.threshold, alert.thresholdType, alert.notify], ["api_calls", 80, "percent_of_limit", ["email"]]);
+    assert.equal(alert.lastTriggeredAt, null);
+    assert.ok((await client.alerts.list()).some((a) => a.id === alert.id));
+
+    assert.deepEqual(await client.alerts.delete(alert.id), { id: alert.id, deleted: true });
+    assert.ok(!(await client.alerts.list()).some((a) => a.id === alert.id));
+    await assert.rejects(client.alerts.delete(alert.id), NotFoundError);
+
+    const err = await client.alerts
+      .create({ metric: "api_calls", threshold: 80, thresholdType: "percent_of_limit", notify: ["email", "sms"] })
+      .catch((e) => e);
+    assert.ok(err instanceof InvalidRequestError);
+    assert.equal(err.field, "notify[1]");
+  });
+});
+
+describe("webhooks", () => {
+  test("create, deliver, list deliveries, delete", async () => {
+    const received = [];
+    const receiver = createServer((req, res) => {
+      const chunks = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        received.push({ id: req.headers["webhook-id"], body: JSON.parse(Buffer.concat(chunks).toString()) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${receiver.address().port}/hooks`;
+    try {
+      const hook = await client.webhooks.create({ url, events: ["memory.created", "memory.deleted"] });
+      assert.match(hook.id, /^whk_/);
+      assert.match(hook.secret, /^whsec_/);
+      assert.deepEqual([hook.url, hook.events], [url, ["memory.created", "memory.deleted"]]);
+      const listed = (await client.webhooks.list()).find((w) => w.id === hook.id);
+      assert.equal(listed.secret, undefined); // shown once
+
+      const created = [];
+      for (const i of [0, 1, 2]) created.push(await client.memories.create({ text: `event ${i}`, userId: newUser() }));
+      assert.ok(await waitFor(() => received.length >= 3), JSON.stringify(received));
+      const sent = received.filter((r) => r.body.event === "memory.created").map((r) => r.body.data.id);
+      assert.deepEqual(sent.sort(), created.map((m) => m.id).sort());
+
+      const page = await client.webhooks.deliveries(hook.id, { limit: 2 });
+      assert.equal(page.deliveries.length, 2);
+      assert.ok(page.nextCursor);
+      // limit 2 over three deliveries: the iterator follows nextCursor once.
+      const done = await waitFor(async () => {
+        const ds = await collect(client.webhooks.deliveriesAll(hook.id, { limit: 2 }));
+        return ds.length === 3 && ds.every((d) => d.status === "succeeded") ? ds : undefined;
+      });
+      assert.ok(done, "three succeeded deliveries");
+      assert.deepEqual(done.map((d) => d.id).sort(), received.map((r) => r.id).sort());
+      for (const d of done) assert.deepEqual([d.event, d.attempts, d.responseStatus], ["memory.created", 1, 204]);
+
+      assert.deepEqual(await client.webhooks.delete(hook.id), { id: hook.id, deleted: true });
+      assert.ok(!(await client.webhooks.list()).some((w) => w.id === hook.id));
+      await assert.rejects(client.webhooks.deliveries(hook.id), NotFoundError);
+
+      const err = await client.webhooks.create({ url, events: ["memory.exploded"] }).catch((e) => e);
+      assert.ok(err instanceof InvalidRequestError);
+      assert.equal(err.field, "events[0]");
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((r) => receiver.close(r));
+    }
+  });
+});
+
+describe("invoices", () => {
+  test("a new org has none", async () => {
+    assert.deepEqual(await client.billing.invoices.list(), { invoices: [], nextCursor: null });
+    assert.deepEqual(await collect(client.billing.invoices.listAll()), []);
+    const err = await client.billing.invoices.get("inv_doesnotexist").catch((e) => e);
+    assert.ok(err instanceof NotFoundError);
+    assert.deepEqual([err.code, err.status], ["NOT_FOUND", 404]);
+  });
+});
+
+// The server's own limiter: an org allowed 60 requests a minute (a bucket of 60,
+// refilled one a second) answers 429 with Retry-After: 1 once the bucket is empty.
+describe("rate limit", () => {
+  test("a 429 is retried after Retry-After", async () => {
+    const created = await server.admin("POST", "/v1/admin/orgs", { name: "sdk-js-limited", plan: "pro" });
+    await server.admin("PATCH", `/v1/admin/orgs/${created.org.id}`, { limits: { requests_per_minute: 60 } });
+    const apiKey = created.api_key.key;
+    const strict = new MemoryClient({ apiKey, baseUrl: server.baseUrl, maxRetries: 0 });
+    const exhaust = async () => {
+      for (let i = 0; i < 200; i++) {
+        const err = await strict.account.get().then(() => undefined, (e) => e);
+        if (err) return err;
+      }
+      assert.fail("no 429 after 200 requests");
+    };
+
+    const err = await exhaust();
+    assert.ok(err instanceof RateLimitError, String(err));
+    assert.deepEqual([err.status, err.code, err.retryAfter], [429, "RATE_LIMIT_EXCEEDED", 1]);
+    assert.deepEqual([err.details.window, err.details.limit], ["minute", 60]);
+    assert.equal(err.headers["retry-after"], "1");
+
+    // Records what the server answered to each attempt, and when.
+    const answers = [];
+    const recording = async (url, init) => {
+      const res = await fetch(url, init);
+      answers.push({ status: res.status, at: performance.now() });
+      return res;
+    };
+    const client = new MemoryClient({ apiKey, baseUrl: server.baseUrl, fetch: recording });
+    let memory;
+    for (let round = 0; round < 3; round++) {
+      answers.length = 0;
+      memory = await client.memories.create({ text: "written after the wait", userId: newUser() });
+      if (answers.length > 1) break;
+      await exhaust(); // the bucket refilled between the two calls (a very slow machine): again
+    }
+    assert.match(memory.id, /^mem_/);
+    // The bucket was empty, so the first try was refused and the client waited the
+    // server's Retry-After (1 s) before the try that succeeded.
+    assert.deepEqual(answers.map((a) => a.status), [429, 201]);
+    assert.ok(answers[1].at - answers[0].at >= 1000, `retried after ${answers[1].at - answers[0].at} ms`);
   });
 });
