@@ -151,9 +151,10 @@ func TestDocsPageIsSelfContained(t *testing.T) {
 
 // The shell examples in docs/ marked <!-- run --> work as printed. Each page runs in one
 // shell from the repository root (so a page's later examples can use the ids its earlier
-// ones saved, and the SDK pages can import the SDKs from sdk/) against its own fresh
-// server, with MEMORYD_KEY set to the first-start key, MEMORYD_ADMIN_TOKEN to the
-// operator token and MEMORYD_BASE_URL to the server. Run with -v to see what they print.
+// ones saved) against its own fresh server, with MEMORYD_KEY set to the first-start key,
+// MEMORYD_ADMIN_TOKEN to the operator token and MEMORYD_BASE_URL to the server. Run with
+// -v to see what they print. (The Python and JavaScript examples are run by the SDKs'
+// own suites: sdk/python/tests/test_examples.py, sdk/js/test/examples.test.js.)
 func TestDocsExamples(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "jq", "python3", "node"} {
 		if _, err := exec.LookPath(tool); err != nil {
