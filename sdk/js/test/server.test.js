@@ -17,7 +17,7 @@ import {
   NotFoundError,
   RateLimitError,
 } from "../dist/index.js";
-import { startServer } from "./support.js";
+import { haveGo, recordLastMonth, startServer } from "./support.js";
 
 let server;
 let client;
@@ -439,6 +439,51 @@ describe("invoices", () => {
     const err = await client.billing.invoices.get("inv_doesnotexist").catch((e) => e);
     assert.ok(err instanceof NotFoundError);
     assert.deepEqual([err.code, err.status], ["NOT_FOUND", 404]);
+  });
+});
+
+// A real invoice: last month's usage is recorded in a stopped server's data folder, the
+// operator closes that month, and the org reads its invoice through the SDK.
+describe("last month's invoice", () => {
+  test("list and get", { skip: !haveGo() && "recording last month's usage needs the go toolchain" }, async () => {
+    const billed = await startServer();
+    try {
+      const created = await billed.admin("POST", "/v1/admin/orgs", { name: "billed", plan: "starter" });
+      await billed.stop();
+      const period = recordLastMonth(billed.data, created.org.id);
+      await billed.start();
+      const closed = await billed.admin("POST", "/v1/admin/billing/close", { period });
+      assert.equal(closed.invoices.length, 1); // the other orgs were created this month
+
+      const billedClient = new MemoryClient({ apiKey: created.api_key.key, baseUrl: billed.baseUrl });
+      const page = await billedClient.billing.invoices.list();
+      assert.equal(page.nextCursor, null);
+      assert.equal(page.invoices.length, 1);
+      const [invoice] = page.invoices;
+      const sent = closed.invoices[0];
+      assert.deepEqual(
+        [invoice.id, invoice.status, invoice.period.start, invoice.totalUsd, invoice.subtotalUsd, invoice.stripeInvoiceId],
+        [sent.id, "open", `${period}-01T00:00:00Z`, sent.total_usd, sent.subtotal_usd, null],
+      );
+      assert.match(invoice.id, /^inv_/);
+      // The plan's base fee; 1,500 calls are within the quota.
+      assert.equal(invoice.lines.length, 1);
+      const [base] = invoice.lines;
+      assert.deepEqual([base.metric, base.quantity, base.amountUsd], [null, 1, invoice.totalUsd]);
+      assert.match(base.description, /^Starter plan, /);
+      assert.ok(invoice.totalUsd > 0);
+
+      assert.deepEqual(await billedClient.billing.invoices.get(invoice.id), invoice);
+      assert.deepEqual((await collect(billedClient.billing.invoices.listAll({ limit: 1 }))).map((i) => i.id), [invoice.id]);
+
+      // A test-mode key sees a sandbox that is never billed.
+      const sandboxKey = await billedClient.keys.create({ name: "sandbox", scopes: ["admin"], mode: "test" });
+      const sandbox = new MemoryClient({ apiKey: sandboxKey.key, baseUrl: billed.baseUrl });
+      assert.deepEqual((await sandbox.billing.invoices.list()).invoices, []);
+      await assert.rejects(sandbox.billing.invoices.get(invoice.id), NotFoundError);
+    } finally {
+      await billed.close();
+    }
   });
 });
 

@@ -21,40 +21,71 @@ function memorydBinary(dir) {
   return out;
 }
 
-/** Starts memoryd on a free port with its own data folder, and creates an org. */
+/**
+ * Starts memoryd on a free port with its own data folder, and creates an org. `stop()`
+ * and `start()` restart it on the same data folder (at a new `baseUrl`).
+ */
 export async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), "memoryd-sdk-js-"));
+  const server = { data: join(dir, "data") };
   let proc;
-  const close = async () => {
+  let binary;
+  server.start = async () => {
+    proc = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--data", server.data], {
+      env: { ...process.env, MEMORYD_ADMIN_TOKEN: ADMIN_TOKEN },
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    const { baseUrl, bootstrapKey } = await readBanner(proc);
+    server.baseUrl = baseUrl;
+    return bootstrapKey;
+  };
+  server.stop = async () => {
     if (proc && proc.exitCode === null && proc.signalCode === null) {
       const exited = new Promise((r) => proc.once("exit", r));
       proc.kill("SIGTERM");
       await exited;
     }
+  };
+  server.close = async () => {
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  try {
-    const binary = memorydBinary(dir);
-    proc = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--data", join(dir, "data")], {
-      env: { ...process.env, MEMORYD_ADMIN_TOKEN: ADMIN_TOKEN },
-      stdio: ["ignore", "pipe", "ignore"],
+  server.admin = async (method, path, body) => {
+    const res = await fetch(server.baseUrl + path, {
+      method,
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const { baseUrl, bootstrapKey } = await readBanner(proc);
-    const admin = async (method, path, body) => {
-      const res = await fetch(baseUrl + path, {
-        method,
-        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const envelope = await res.json();
-      if (!res.ok) throw new Error(`admin ${method} ${path}: ${JSON.stringify(envelope)}`);
-      return envelope.data;
-    };
-    const created = await admin("POST", "/v1/admin/orgs", { name: "sdk-js", plan: "enterprise" });
-    return { baseUrl, bootstrapKey, orgId: created.org.id, apiKey: created.api_key.key, admin, close };
+    const envelope = await res.json();
+    if (!res.ok) throw new Error(`admin ${method} ${path}: ${JSON.stringify(envelope)}`);
+    return envelope.data;
+  };
+  try {
+    binary = memorydBinary(dir);
+    server.bootstrapKey = await server.start();
+    const created = await server.admin("POST", "/v1/admin/orgs", { name: "sdk-js", plan: "enterprise" });
+    Object.assign(server, { orgId: created.org.id, apiKey: created.api_key.key });
+    return server;
   } catch (err) {
-    await close();
+    await server.close();
     throw err;
+  }
+}
+
+/** Records 1,500 API calls of the org last month in a stopped server's data folder
+ *  (sdk/testdata/pastusage) and returns that month, YYYY-MM. */
+export function recordLastMonth(data, orgId) {
+  const args = ["run", "./sdk/testdata/pastusage", "-data", data, "-org", orgId, "-calls", "1500"];
+  return execFileSync("go", args, { cwd: REPO_ROOT, encoding: "utf8" }).trim();
+}
+
+/** Whether the go toolchain is on the PATH. */
+export function haveGo() {
+  try {
+    execFileSync("go", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
   }
 }
 

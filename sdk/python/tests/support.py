@@ -36,26 +36,34 @@ class MemoryServer:
     def __init__(self) -> None:
         self._dir = tempfile.mkdtemp(prefix="memoryd-sdk-py-")
         try:
-            binary = memoryd_binary(self._dir)
+            self._binary = memoryd_binary(self._dir)
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
-        env = dict(os.environ, MEMORYD_ADMIN_TOKEN=ADMIN_TOKEN)
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:0", "--data", os.path.join(self._dir, "data")],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
-        )
-        self.base_url, self.bootstrap_key = self._read_banner()
+        self.data = os.path.join(self._dir, "data")
+        self.proc: Optional[subprocess.Popen] = None
+        self.bootstrap_key = self.start()
         created = self.admin("POST", "/v1/admin/orgs", {"name": "sdk-python", "plan": "enterprise"})
         self.org_id = created["org"]["id"]
         self.api_key = created["api_key"]["key"]
 
+    def start(self) -> Optional[str]:
+        """Starts memoryd on the data folder; returns the key it prints on a first start."""
+        env = dict(os.environ, MEMORYD_ADMIN_TOKEN=ADMIN_TOKEN)
+        self.proc = subprocess.Popen(
+            [self._binary, "serve", "--listen", "127.0.0.1:0", "--data", self.data],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+        )
+        self.base_url, key = self._read_banner()
+        return key
+
     def _read_banner(self) -> Tuple[str, Optional[str]]:
         # Read stdout on a thread so a server that hangs cannot hang the test.
         lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        proc = self.proc
 
         def pump() -> None:
-            for line in self.proc.stdout:
+            for line in proc.stdout:
                 lines.put(line)
             lines.put(None)
 
@@ -86,17 +94,34 @@ class MemoryServer:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.load(resp)["data"]
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+    def stop(self) -> None:
+        """Stops memoryd gracefully; the data folder stays for the next start."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+                proc.kill()
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+    def close(self) -> None:
+        self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def record_last_month(data: str, org_id: str) -> str:
+    """Records 1,500 API calls of the org last month in a stopped server's data folder
+    (sdk/testdata/pastusage) and returns that month, YYYY-MM."""
+    out = subprocess.run(
+        ["go", "run", "./sdk/testdata/pastusage", "-data", data, "-org", org_id, "-calls", "1500"],
+        cwd=REPO_ROOT, check=True, capture_output=True, text=True,
+    )
+    return out.stdout.strip()
 
 
 # A stub answer: (status, headers, body). A dict body is sent as JSON.

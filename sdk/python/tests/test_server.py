@@ -2,6 +2,7 @@
 Batch extraction is not served yet (issue 6); its wire format is tested in test_stub.py."""
 
 import json
+import shutil
 import threading
 import time
 import unittest
@@ -14,6 +15,8 @@ from memory_api import (
     IdempotencyConflictError,
     InsufficientScopeError,
     InvalidRequestError,
+    Invoice,
+    InvoiceLine,
     Job,
     LLMNotConfiguredError,
     MemoryAPIError,
@@ -22,7 +25,7 @@ from memory_api import (
     RateLimitError,
 )
 
-from .support import MemoryServer
+from .support import MemoryServer, record_last_month
 
 server: MemoryServer
 
@@ -470,6 +473,53 @@ class InvoicesTest(unittest.TestCase):
         with self.assertRaises(NotFoundError) as ctx:
             client.billing.invoices.get("inv_doesnotexist")
         self.assertEqual((ctx.exception.code, ctx.exception.status), ("NOT_FOUND", 404))
+
+
+class LastMonthInvoiceTest(unittest.TestCase):
+    """A real invoice: last month's usage is recorded in a stopped server's data folder,
+    the operator closes that month, and the org reads its invoice through the SDK."""
+
+    def test_list_and_get(self) -> None:
+        if shutil.which("go") is None:
+            self.skipTest("recording last month's usage needs the go toolchain")
+        billed = MemoryServer()
+        self.addCleanup(billed.close)
+        created = billed.admin("POST", "/v1/admin/orgs", {"name": "billed", "plan": "starter"})
+        org_id, key = created["org"]["id"], created["api_key"]["key"]
+        billed.stop()
+        period = record_last_month(billed.data, org_id)
+        billed.start()
+        closed = billed.admin("POST", "/v1/admin/billing/close", {"period": period})
+        # Only this org used last month: the others were created this month.
+        self.assertEqual(len(closed["invoices"]), 1)
+
+        client = MemoryClient(api_key=key, base_url=billed.base_url)
+        page = client.billing.invoices.list()
+        self.assertEqual(len(page.invoices), 1)
+        self.assertIsNone(page.next_cursor)
+        invoice = page.invoices[0]
+        self.assertIsInstance(invoice, Invoice)
+        self.assertEqual(invoice.raw, closed["invoices"][0])
+        self.assertTrue(invoice.id.startswith("inv_"))
+        self.assertEqual(invoice.status, "open")
+        self.assertEqual(invoice.period.start, f"{period}-01T00:00:00Z")
+        self.assertIsNone(invoice.stripe_invoice_id)
+        self.assertTrue(all(isinstance(line, InvoiceLine) for line in invoice.lines))
+        base = invoice.lines[0]  # the plan's base fee; 1,500 calls are within the quota
+        self.assertEqual((base.metric, base.quantity, len(invoice.lines)), (None, 1, 1))
+        self.assertTrue(base.description.startswith("Starter plan, "), base.description)
+        self.assertGreater(invoice.total_usd, 0)
+        self.assertEqual(invoice.total_usd, base.amount_usd)
+
+        self.assertEqual(client.billing.invoices.get(invoice.id), invoice)
+        self.assertEqual([i.id for i in client.billing.invoices.list_all(limit=1)], [invoice.id])
+
+        # A test-mode key sees a sandbox that is never billed.
+        sandbox = MemoryClient(api_key=client.keys.create("sandbox", ["admin"], mode="test").key,
+                               base_url=billed.base_url)
+        self.assertEqual(sandbox.billing.invoices.list().invoices, [])
+        with self.assertRaises(NotFoundError):
+            sandbox.billing.invoices.get(invoice.id)
 
 
 class RateLimitTest(unittest.TestCase):
