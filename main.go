@@ -166,10 +166,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if st.Encrypted() {
 		indexDir = ""
 	}
+	chat, err := newChat(cfg)
+	if err != nil {
+		return err
+	}
 	mtr := meter.New(cfg, st, log, nil)
 	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
-		IndexDir: indexDir,
-		OnUsage:  func(ev store.UsageEvent) { mtr.Record(ev, false) }})
+		IndexDir: indexDir, Chat: chat, Workers: cfg.Jobs.Workers,
+		OnUsage: func(ev store.UsageEvent) { mtr.Record(ev, false) }})
 	bill := billing.New(cfg, st, mtr, billing.Options{Log: log})
 	if err := bill.LoadWebhooks(); err != nil {
 		return err
@@ -284,6 +288,29 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 // newEmbedder builds the configured embedder, behind a cache so identical texts are
 // embedded once.
+// newChat builds the chat model client of [llm], or nil when no model is set.
+func newChat(cfg config.Config) (*llm.Chat, error) {
+	models := map[llm.Task]string{}
+	for _, t := range []llm.Task{llm.TaskExtraction, llm.TaskUpdate, llm.TaskRerank, llm.TaskAnswer} {
+		if m := cfg.LLM.TaskModel(string(t)); m != "" {
+			models[t] = m
+		}
+	}
+	if len(models) == 0 {
+		return nil, nil
+	}
+	retries := cfg.LLM.MaxRetries
+	if retries == 0 {
+		retries = -1 // llm's zero means its default
+	}
+	return llm.NewChat(llm.ChatConfig{BaseURL: cfg.LLM.BaseURL, APIKey: cfg.LLM.APIKey, Models: models,
+		PlainJSON: !cfg.LLM.JSONMode, MaxRetries: retries, Timeout: cfg.LLM.Timeout.Duration,
+		Price: func(model string) (float64, float64) {
+			p := cfg.Models[model]
+			return p.InputPer1M, p.OutputPer1M
+		}})
+}
+
 func newEmbedder(c config.Embedder) (llm.Embedder, error) {
 	if c.Provider == "openai" {
 		e, err := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: c.BaseURL, APIKey: c.APIKey, Model: c.Model,

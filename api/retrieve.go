@@ -138,19 +138,6 @@ func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// queryAnswer serves /v1/query/answer, which needs a chat model.
-func (s *Server) queryAnswer(w http.ResponseWriter, r *http.Request) error {
-	var b retrieveBody
-	if e := decodeStrict(body(r), &b); e != nil {
-		return e
-	}
-	if _, e := toQuery(b); e != nil {
-		return e
-	}
-	return newError(http.StatusNotImplemented, "LLM_NOT_CONFIGURED",
-		"Answers need a chat model: configure one in the [llm] section", nil)
-}
-
 func roundRelevance(f float32) float64 {
 	return float64(int64(float64(f)*10000+0.5)) / 10000
 }

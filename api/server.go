@@ -127,9 +127,11 @@ func (s *Server) routes() http.Handler {
 	h("GET /v1/memories/{id}/history", s.withKey("read", s.memoryHistory))
 	h("POST /v1/batch/memories", s.withKey("write", s.batchCreateMemories))
 	h("POST /v1/batch/embeddings", s.withKey("write", s.batchEmbeddings))
+	h("POST /v1/batch/extract", s.withKey("write", s.batchExtract))
 	h("GET /v1/batch/{job_id}", s.withKey("read", s.getJob))
+	h("DELETE /v1/batch/{job_id}", s.withKey("write", s.cancelJob))
 	h("POST /v1/retrieve", s.withKey("read", s.retrieve))
-	h("POST /v1/query", s.withKey("read", s.retrieve))
+	h("POST /v1/query", s.withKey("read", s.query))
 	h("POST /v1/query/answer", s.withKey("read", s.queryAnswer))
 
 	h("GET /v1/usage", s.withKey("read", s.getUsage))

@@ -38,6 +38,8 @@ type Store interface {
 	PutJob(j store.Job) error
 	GetJob(orgID string, mode store.Mode, id string) (store.Job, error)
 	UnfinishedJobs() ([]store.Job, error)
+	ApplyJobStep(j store.Job, step store.JobStep) ([]store.Memory, error)
+	CancelJob(orgID string, mode store.Mode, id string, at time.Time) (store.Job, error)
 }
 
 // Tenant names whose data a call touches.
@@ -57,6 +59,7 @@ type Engine struct {
 	tenants   sync.Map // Tenant → *tenantIndex
 	cache     *responseCache
 	jobs      jobQueue
+	chat      *llm.Chat // nil: no language model
 	onUsage   func(store.UsageEvent)
 	indexDir  string
 	crossover int
@@ -74,6 +77,10 @@ type Options struct {
 	OnUsage func(store.UsageEvent)
 	// IndexDir holds vector index snapshots; empty: none are kept.
 	IndexDir string
+	// Chat is the language model of extraction, answers and re-ranking; nil: none.
+	Chat *llm.Chat
+	// Workers is how many jobs run at once (default 2).
+	Workers int
 	// Crossover is the tenant size from which vectors are searched with HNSW rather
 	// than an exact scan (default index.ExactCrossover).
 	Crossover int
@@ -100,7 +107,7 @@ func New(st Store, opt Options) *Engine {
 		opt.CacheEntries = 4096
 	}
 	e := &Engine{store: st, embedder: opt.Embedder, log: opt.Log, now: opt.Now, cache: newResponseCache(opt.CacheEntries),
-		jobs: jobQueue{ch: make(chan store.Job, 1024)}, onUsage: opt.OnUsage, indexDir: opt.IndexDir, crossover: opt.Crossover}
+		jobs: jobQueue{ch: make(chan store.Job, 1024), workers: max(1, opt.Workers)}, chat: opt.Chat, onUsage: opt.OnUsage, indexDir: opt.IndexDir, crossover: opt.Crossover}
 	// Queries use the local embedder's corpus-weighted form, under any cache wrapper.
 	inner := opt.Embedder
 	for {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"memoryd/llm"
@@ -20,7 +21,9 @@ const embedBatch = 100
 // jobQueue holds jobs waiting for the worker. Jobs are stored before they are queued,
 // so a restart finds and runs again any that had not finished.
 type jobQueue struct {
-	ch chan store.Job
+	ch      chan store.Job
+	workers int
+	running sync.Map // job id → context.CancelFunc of a job being run
 }
 
 // SubmitEmbeddings queues a job that re-embeds the given memories (all of the
@@ -51,33 +54,77 @@ func (e *Engine) Job(t Tenant, id string) (store.Job, error) {
 	return j, err
 }
 
-// RunJobs runs queued jobs one at a time until ctx ends, starting with those a
-// previous run left unfinished.
+// CancelJob cancels a queued or running job of the tenant: it stops before its next
+// step, and a step that was being decided is not applied. A finished job is returned
+// as it is.
+func (e *Engine) CancelJob(t Tenant, id string) (store.Job, error) {
+	j, err := e.store.CancelJob(t.OrgID, t.Mode, id, e.now())
+	if errors.Is(err, store.ErrJobNotFound) || errors.Is(err, store.ErrOrgNotFound) {
+		return j, ErrJobNotFound
+	}
+	if err == nil && j.Status == "canceled" {
+		if cancel, ok := e.jobs.running.Load(id); ok {
+			cancel.(context.CancelFunc)()
+		}
+	}
+	return j, err
+}
+
+// RunJobs runs queued jobs, a bounded number at once, until ctx ends, starting with
+// those a previous run left unfinished.
 func (e *Engine) RunJobs(ctx context.Context) {
 	left, err := e.store.UnfinishedJobs()
 	if err != nil {
 		e.log.Error("list unfinished jobs", "err", err)
 	}
-	for _, j := range left {
-		e.log.Info("resuming job", "job_id", j.ID, "type", j.Type)
-		e.runJob(ctx, j)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case j := <-e.jobs.ch:
-			e.runJob(ctx, j)
+	resumed := make(chan store.Job)
+	go func() {
+		defer close(resumed)
+		for _, j := range left {
+			e.log.Info("resuming job", "job_id", j.ID, "type", j.Type)
+			select {
+			case resumed <- j:
+			case <-ctx.Done():
+				return
+			}
 		}
+	}()
+	var wg sync.WaitGroup
+	for range e.jobs.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range resumed {
+				e.runJob(ctx, j)
+			}
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-e.jobs.ch:
+					e.runJob(ctx, j)
+				}
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 func (e *Engine) runJob(ctx context.Context, j store.Job) {
 	if cur, err := e.store.GetJob(j.OrgID, j.Mode, j.ID); err != nil || (cur.Status != "queued" && cur.Status != "running") {
-		return // finished already, or its org is gone
+		return // finished already, canceled, or its org is gone
+	} else {
+		j = cur // a resumed job goes on from its last committed step
 	}
-	now := e.now().UTC()
-	j.Status, j.StartedAt = "running", &now
+	jctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	e.jobs.running.Store(j.ID, cancel)
+	defer e.jobs.running.Delete(j.ID)
+	if j.StartedAt == nil {
+		now := e.now().UTC()
+		j.StartedAt = &now
+	}
+	j.Status = "running"
 	if err := e.store.PutJob(j); err != nil {
 		e.log.Error("start job", "job_id", j.ID, "err", err)
 		return
@@ -86,29 +133,50 @@ func (e *Engine) runJob(ctx context.Context, j store.Job) {
 	var err error
 	switch j.Type {
 	case "embeddings":
-		result, err = e.reembed(ctx, &j)
+		result, err = e.reembed(jctx, &j)
+	case "extract":
+		result, err = e.extract(jctx, &j)
 	default:
 		err = fmt.Errorf("unknown job type %q", j.Type)
 	}
-	if ctx.Err() != nil {
-		return // stopped with the server: it stays running and resumes at the next start
+	if jctx.Err() != nil || errors.Is(err, store.ErrJobStopped) {
+		// Stopped with the server: it stays running and resumes at the next start. Or
+		// canceled: the store says so already.
+		return
 	}
 	done := e.now().UTC()
 	j.FinishedAt = &done
-	if err != nil {
+	if result != nil {
+		j.Result, _ = json.Marshal(result)
+	}
+	var jf *jobFailure
+	switch {
+	case errors.As(err, &jf):
+		j.Status, j.ErrCode, j.ErrMessage = "failed", jf.code, jf.message
+		e.log.Warn("job failed", "job_id", j.ID, "code", jf.code, "err", jf.err)
+	case err != nil:
 		j.Status, j.ErrCode, j.ErrMessage = "failed", "INTERNAL_ERROR", "The job failed"
 		if errors.Is(err, llm.ErrUpstream) {
 			j.ErrCode, j.ErrMessage = "UPSTREAM_ERROR", "The model provider failed after retries"
 		}
 		e.log.Error("job failed", "job_id", j.ID, "err", err)
-	} else {
+	default:
 		j.Status = "succeeded"
-		j.Result, _ = json.Marshal(result)
 	}
-	if err := e.store.PutJob(j); err != nil {
+	// Written only while the job is still running: a cancel that came first stands.
+	if _, err := e.store.ApplyJobStep(j, store.JobStep{}); err != nil && !errors.Is(err, store.ErrJobStopped) {
 		e.log.Error("finish job", "job_id", j.ID, "err", err)
 	}
 }
+
+// jobFailure is a job's failure with the code and message its error shows.
+type jobFailure struct {
+	code, message string
+	err           error
+}
+
+func (f *jobFailure) Error() string { return f.code + ": " + f.message + ": " + f.err.Error() }
+func (f *jobFailure) Unwrap() error { return f.err }
 
 // reembed embeds the job's memories again with the current embedder, a batch at a
 // time, committing each batch's vectors and applying them to the index.
@@ -164,7 +232,7 @@ func (e *Engine) reembed(ctx context.Context, j *store.Job) (any, error) {
 			ti.setVector(id, v)
 		}
 		j.Done += len(part)
-		if err := e.store.PutJob(*j); err != nil {
+		if _, err := e.store.ApplyJobStep(*j, store.JobStep{}); err != nil {
 			return nil, err
 		}
 		if e.onUsage != nil {

@@ -15,16 +15,20 @@ var bucketJobs = []byte("jobs")
 
 // Job is a background job (extraction, re-embedding) and its outcome.
 type Job struct {
-	ID         string          `json:"id"`
-	OrgID      string          `json:"org_id"`
-	Mode       Mode            `json:"mode"`
-	Type       string          `json:"type"`
-	Status     string          `json:"status"` // queued, running, succeeded, failed, canceled
-	Total      int             `json:"total"`
-	Done       int             `json:"done"`
-	Failed     int             `json:"failed"`
-	Params     json.RawMessage `json:"params,omitempty"`
-	Result     json.RawMessage `json:"result,omitempty"`
+	ID     string          `json:"id"`
+	OrgID  string          `json:"org_id"`
+	Mode   Mode            `json:"mode"`
+	Type   string          `json:"type"`
+	Status string          `json:"status"` // queued, running, succeeded, failed, canceled
+	Total  int             `json:"total"`
+	Done   int             `json:"done"`
+	Failed int             `json:"failed"`
+	Params json.RawMessage `json:"params,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	// State is a job's own record of its work so far (extraction: the facts and the
+	// events applied), committed with each step's writes so a resumed job goes on from
+	// the first step not committed.
+	State      json.RawMessage `json:"state,omitempty"`
 	ErrCode    string          `json:"error_code,omitempty"`
 	ErrMessage string          `json:"error_message,omitempty"`
 	KeyID      string          `json:"key_id,omitempty"` // the key that started it, for metering

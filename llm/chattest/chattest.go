@@ -29,9 +29,11 @@ type Message struct {
 	Content string `json:"content"`
 }
 
-// System is the request's first system message, User its last user message.
+// System is the request's first system message, User its last user message, and
+// Prompt its first user message (a repair request ends with another).
 func (r Request) System() string { return r.last("system", true) }
 func (r Request) User() string   { return r.last("user", false) }
+func (r Request) Prompt() string { return r.last("user", true) }
 
 func (r Request) last(role string, first bool) string {
 	out := ""
