@@ -160,3 +160,33 @@ func TestContractRejectsUndocumentedFields(t *testing.T) {
 		t.Fatalf("a field missing from the document passed: %v", err)
 	}
 }
+
+// The document is complete "with examples": every request body and every success answer
+// of every operation shows one, in each of its media types (validated against the
+// schemas when the document loads).
+func TestEveryOperationHasExamples(t *testing.T) {
+	hasExample := func(mt *openapi3.MediaType) bool {
+		return mt.Example != nil || len(mt.Examples) > 0 || (mt.Schema != nil && mt.Schema.Value.Example != nil)
+	}
+	for path, item := range openapiContract.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody != nil {
+				for ct, mt := range op.RequestBody.Value.Content {
+					if !hasExample(mt) {
+						t.Errorf("%s %s: request body %s has no example", method, path, ct)
+					}
+				}
+			}
+			for status, resp := range op.Responses.Map() {
+				if !strings.HasPrefix(status, "2") {
+					continue
+				}
+				for ct, mt := range resp.Value.Content {
+					if !hasExample(mt) {
+						t.Errorf("%s %s: %s answer %s has no example", method, path, status, ct)
+					}
+				}
+			}
+		}
+	}
+}
