@@ -66,6 +66,9 @@ export declare class Batch extends Resource {
 }
 export declare class Jobs extends Resource {
     get(jobId: string): Promise<Job>;
+    /** Cancels a queued or running job; what it already committed stays. A job that has
+     *  succeeded or failed cannot be canceled (InvalidRequestError). */
+    cancel(job: string | Job): Promise<Job>;
     /** Polls until the job is succeeded, failed or canceled, and returns it. */
     wait(job: string | Job, options?: WaitOptions): Promise<Job>;
 }

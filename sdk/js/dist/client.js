@@ -125,6 +125,12 @@ export class Jobs extends Resource {
     async get(jobId) {
         return (await this.t.request("GET", `/v1/batch/${id(jobId)}`)).data;
     }
+    /** Cancels a queued or running job; what it already committed stays. A job that has
+     *  succeeded or failed cannot be canceled (InvalidRequestError). */
+    async cancel(job) {
+        const jobId = typeof job === "string" ? job : job.id;
+        return (await this.t.request("DELETE", `/v1/batch/${id(jobId)}`)).data;
+    }
     /** Polls until the job is succeeded, failed or canceled, and returns it. */
     async wait(job, options = {}) {
         const jobId = typeof job === "string" ? job : job.id;

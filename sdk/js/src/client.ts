@@ -200,6 +200,13 @@ export class Jobs extends Resource {
     return (await this.t.request<Job>("GET", `/v1/batch/${id(jobId)}`)).data;
   }
 
+  /** Cancels a queued or running job; what it already committed stays. A job that has
+   *  succeeded or failed cannot be canceled (InvalidRequestError). */
+  async cancel(job: string | Job): Promise<Job> {
+    const jobId = typeof job === "string" ? job : job.id;
+    return (await this.t.request<Job>("DELETE", `/v1/batch/${id(jobId)}`)).data;
+  }
+
   /** Polls until the job is succeeded, failed or canceled, and returns it. */
   async wait(job: string | Job, options: WaitOptions = {}): Promise<Job> {
     const jobId = typeof job === "string" ? job : job.id;

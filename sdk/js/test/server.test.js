@@ -1,5 +1,6 @@
-// The SDK against the real memoryd binary: every call the server implements today.
-// Batch extraction is not served yet (issue 6); its wire format is tested in stub.test.js.
+// The SDK against the real memoryd binary: every call of the customer API, on a server
+// without a language model and, for answers and a running job's cancel, with a stand-in
+// chat model speaking the OpenAI wire format.
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -17,7 +18,7 @@ import {
   NotFoundError,
   RateLimitError,
 } from "../dist/index.js";
-import { haveGo, recordLastMonth, startServer } from "./support.js";
+import { haveGo, recordLastMonth, startChatStandIn, startServer } from "./support.js";
 
 let server;
 let client;
@@ -325,6 +326,111 @@ describe("jobs", () => {
     err = await client.batch.embeddings({ memoryIds: ["mem_doesnotexist"] }).catch((e) => e);
     assert.ok(err instanceof NotFoundError);
     assert.equal(err.code, "MEMORY_NOT_FOUND");
+  });
+});
+
+// Without a model, extraction runs the rule-based extractor, and says so.
+describe("extraction", () => {
+  test("extract, wait, and cancel", async () => {
+    const userId = newUser();
+    await client.memories.create({ text: "I am allergic to peanuts.", userId });
+    const job = await client.batch.extract({
+      userId,
+      metadata: { source: "chat" },
+      messages: [
+        { role: "user", content: "Hello! I am allergic to peanuts. My daughter Mia starts school in May.", createdAt: "2026-04-02T09:00:00Z" },
+        { role: "assistant", content: "Good to know. I will remember that." },
+        { role: "user", content: "Can you suggest a snack? I prefer savoury food." },
+      ],
+    });
+    assert.match(job.id, /^job_/);
+    assert.deepEqual([job.type, job.status], ["extract", "queued"]);
+
+    const done = await client.jobs.wait(job, { pollIntervalMs: 50, timeoutMs: 30_000 });
+    assert.deepEqual([done.status, done.result.extractor], ["succeeded", "rules"]);
+    assert.deepEqual(done.result.events.map((e) => e.event), ["NOOP", "ADD", "ADD"]);
+    assert.deepEqual([done.progress.total, done.progress.done, done.result.memoriesCreated], [3, 3, 2]);
+    const texts = (await collect(client.memories.listAll({ userId }))).map((m) => m.text).sort();
+    assert.deepEqual(texts, ["I am allergic to peanuts.", "I prefer savoury food.", "My daughter Mia starts school in May."]);
+    const added = await client.memories.get(done.result.events[1].memoryId);
+    assert.deepEqual(added.metadata, { source: "chat", refers_to: "2026-04-02T09:00:00Z" }); // metadata keys are not camelCased
+    assert.deepEqual((await client.memories.history(added.id)).map((e) => [e.event, e.source]), [["ADD", "extract"]]);
+
+    const err = await client.jobs.cancel(done).catch((e) => e);
+    assert.ok(err instanceof InvalidRequestError, String(err));
+    assert.equal(err.details.status, "succeeded");
+    const missing = await client.jobs.cancel("job_doesnotexist").catch((e) => e);
+    assert.ok(missing instanceof NotFoundError);
+    assert.equal(missing.code, "JOB_NOT_FOUND");
+  });
+
+  test("invalid messages name the field", async () => {
+    let err = await client.batch.extract({ messages: [{ role: "robot", content: "beep" }] }).catch((e) => e);
+    assert.ok(err instanceof InvalidRequestError);
+    assert.equal(err.field, "messages[0].role");
+    err = await client.batch.extract({ messages: [] }).catch((e) => e);
+    assert.equal(err.field, "messages");
+  });
+});
+
+// A server with a chat model (a local stand-in): grounded answers, and a running
+// extraction canceled while its model call is outstanding.
+describe("with a model", () => {
+  let model;
+  let modelServer;
+  let modelClient;
+  before(async () => {
+    model = await startChatStandIn((name) =>
+      name === "stand-in-answer" ? JSON.stringify({ answer: "Dark mode.", grounded: true, memories: [0] }) : JSON.stringify({ facts: [] }));
+    modelServer = await startServer({ env: model.env });
+    modelClient = new MemoryClient({ apiKey: modelServer.apiKey, baseUrl: modelServer.baseUrl });
+  });
+  after(async () => {
+    await modelServer?.close();
+    await model?.close();
+  });
+
+  test("queryWithAnswer", async () => {
+    const userId = newUser();
+    const dark = await modelClient.memories.create({ text: "User prefers dark mode interfaces", userId });
+    await modelClient.memories.create({ text: "User has a dog named Biscuit", userId });
+    const calls = model.requests.length;
+
+    const answer = await modelClient.queryWithAnswer({
+      context: "Which theme does the user like, dark mode?", userId, promptTemplate: "Answer in two words: {question}",
+    });
+    assert.deepEqual([answer.response, answer.grounded, answer.model], ["Dark mode.", true, "stand-in-answer"]);
+    assert.deepEqual(answer.memories.map((m) => m.id), [dark.id]);
+    assert.ok(answer.memories[0].relevance > 0);
+    const sent = model.requests[calls];
+    assert.equal(sent.model, "stand-in-answer");
+    assert.equal(sent.messages.at(-1).content, "Answer in two words: Which theme does the user like, dark mode?");
+    assert.ok(sent.messages[0].content.includes("User prefers dark mode interfaces"));
+
+    // Nothing relevant: the model is not asked, and the answer says it does not know.
+    const unknown = await modelClient.queryWithAnswer({ context: "What is the capital of France?", userId: newUser() });
+    assert.deepEqual([unknown.grounded, unknown.memories], [false, []]);
+    assert.equal(unknown.response, "I don't know: nothing I remember answers that.");
+    assert.equal(model.requests.length, calls + 1);
+  });
+
+  test("cancel a running extraction", async () => {
+    model.held = true; // the extraction model answers only once released
+    try {
+      const calls = model.requests.length;
+      const job = await modelClient.batch.extract({ messages: [{ role: "user", content: "I moved to Lisbon last spring." }], userId: newUser() });
+      assert.ok(await waitFor(() => model.requests.length > calls), "the job never asked the model");
+      assert.equal((await modelClient.jobs.get(job.id)).status, "running");
+
+      const canceled = await modelClient.jobs.cancel(job);
+      assert.deepEqual([canceled.id, canceled.status], [job.id, "canceled"]);
+      assert.ok(canceled.finishedAt);
+      assert.equal((await modelClient.jobs.cancel(job.id)).status, "canceled"); // again: the same answer
+      model.release();
+      assert.equal((await modelClient.jobs.wait(job, { pollIntervalMs: 50, timeoutMs: 10_000 })).status, "canceled");
+    } finally {
+      model.release();
+    }
   });
 });
 

@@ -25,14 +25,14 @@ function memorydBinary(dir) {
  * Starts memoryd on a free port with its own data folder, and creates an org. `stop()`
  * and `start()` restart it on the same data folder (at a new `baseUrl`).
  */
-export async function startServer() {
+export async function startServer({ env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "memoryd-sdk-js-"));
   const server = { data: join(dir, "data") };
   let proc;
   let binary;
   server.start = async () => {
     proc = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--data", server.data], {
-      env: { ...process.env, MEMORYD_ADMIN_TOKEN: ADMIN_TOKEN },
+      env: { ...process.env, MEMORYD_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
       stdio: ["ignore", "pipe", "ignore"],
     });
     const { baseUrl, bootstrapKey } = await readBanner(proc);
@@ -153,4 +153,45 @@ export async function startStub(...answers) {
     requests,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
   };
+}
+
+/**
+ * A chat model speaking the OpenAI wire format (POST /v1/chat/completions), for a memoryd
+ * started with its `env`. `reply(model, messages)` returns the assistant's content; every
+ * request is recorded. While `held` is true the extraction model waits to answer, to
+ * catch a job while it runs; `release()` lets it go.
+ */
+export async function startChatStandIn(reply) {
+  const requests = [];
+  let waiting = [];
+  const standIn = { requests, held: false };
+  standIn.release = () => {
+    standIn.held = false;
+    for (const go of waiting) go();
+    waiting = [];
+  };
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", async () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString());
+      requests.push(body);
+      if (body.model === "stand-in-extraction" && standIn.held) await new Promise((r) => waiting.push(r));
+      const content = reply(body.model, body.messages);
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({
+        id: `chatcmpl-${requests.length}`, object: "chat.completion", created: 0, model: body.model,
+        choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 50, completion_tokens: 10, total_tokens: 60 },
+      }));
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  standIn.env = {
+    MEMORYD_LLM_BASE_URL: `http://127.0.0.1:${server.address().port}/v1`, MEMORYD_LLM_API_KEY: "sk-stand-in",
+    MEMORYD_LLM_ANSWER_MODEL: "stand-in-answer", MEMORYD_LLM_EXTRACTION_MODEL: "stand-in-extraction",
+    MEMORYD_LLM_UPDATE_MODEL: "stand-in-update", MEMORYD_LLM_MAX_RETRIES: "0",
+  };
+  standIn.close = () => new Promise((r) => { standIn.release(); server.closeAllConnections(); server.close(r); });
+  return standIn;
 }

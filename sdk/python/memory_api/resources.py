@@ -175,6 +175,12 @@ class Jobs(_Resource):
     def get(self, job_id: str) -> Job:
         return Job.from_dict(self._t.request("GET", f"/v1/batch/{_path_id(job_id)}").data)
 
+    def cancel(self, job: Union[str, Job]) -> Job:
+        """Cancels a queued or running job; what it already committed stays. A job that
+        has succeeded or failed cannot be canceled (InvalidRequestError)."""
+        job_id = job.id if isinstance(job, Job) else job
+        return Job.from_dict(self._t.request("DELETE", f"/v1/batch/{_path_id(job_id)}").data)
+
     def wait(self, job: Union[str, Job], *, poll_interval: float = 1.0, timeout: Optional[float] = 300.0) -> Job:
         """Polls until the job is succeeded, failed or canceled, and returns it.
         Raises TimeoutError if it is still going after ``timeout`` seconds."""

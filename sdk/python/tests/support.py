@@ -33,7 +33,8 @@ def memoryd_binary(workdir: str) -> str:
 class MemoryServer:
     """A memoryd process on a free port with its own data folder, and a fresh org."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: Optional[Dict[str, str]] = None) -> None:
+        self._extra_env = env or {}
         self._dir = tempfile.mkdtemp(prefix="memoryd-sdk-py-")
         try:
             self._binary = memoryd_binary(self._dir)
@@ -49,7 +50,7 @@ class MemoryServer:
 
     def start(self) -> Optional[str]:
         """Starts memoryd on the data folder; returns the key it prints on a first start."""
-        env = dict(os.environ, MEMORYD_ADMIN_TOKEN=ADMIN_TOKEN)
+        env = dict(os.environ, MEMORYD_ADMIN_TOKEN=ADMIN_TOKEN, **self._extra_env)
         self.proc = subprocess.Popen(
             [self._binary, "serve", "--listen", "127.0.0.1:0", "--data", self.data],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
@@ -192,5 +193,60 @@ class StubServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class ChatStandIn:
+    """A chat model speaking the OpenAI wire format (POST /v1/chat/completions), for a
+    memoryd started with ``env()``. ``reply(model, messages)`` returns the assistant's
+    content; every request is recorded. ``hold`` makes the extraction model wait (until
+    set or the client goes away), to catch a job while it runs."""
+
+    def __init__(self, reply: Callable[[str, List[Dict[str, str]]], str]) -> None:
+        self.requests: List[Dict[str, Any]] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                stand_in.requests.append(body)
+                if body["model"] == "stand-in-extraction":
+                    stand_in.hold.wait(30)
+                content = reply(body["model"], body["messages"])
+                payload = json.dumps({
+                    "id": f"chatcmpl-{len(stand_in.requests)}", "object": "chat.completion", "created": 0,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
+                }).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # memoryd gave up on this call (a canceled job)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True).start()
+
+    def env(self) -> Dict[str, str]:
+        return {
+            "MEMORYD_LLM_BASE_URL": self.base_url, "MEMORYD_LLM_API_KEY": "sk-stand-in",
+            "MEMORYD_LLM_ANSWER_MODEL": "stand-in-answer", "MEMORYD_LLM_EXTRACTION_MODEL": "stand-in-extraction",
+            "MEMORYD_LLM_UPDATE_MODEL": "stand-in-update", "MEMORYD_LLM_MAX_RETRIES": "0",
+        }
+
+    def close(self) -> None:
+        self.hold.set()
         self._httpd.shutdown()
         self._httpd.server_close()

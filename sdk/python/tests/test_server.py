@@ -1,5 +1,6 @@
-"""The SDK against the real memoryd binary: every call the server implements today.
-Batch extraction is not served yet (issue 6); its wire format is tested in test_stub.py."""
+"""The SDK against the real memoryd binary: every call of the customer API, on a server
+without a language model and, for answers and a running job's cancel, with a stand-in
+chat model speaking the OpenAI wire format."""
 
 import json
 import shutil
@@ -25,7 +26,7 @@ from memory_api import (
     RateLimitError,
 )
 
-from .support import MemoryServer, record_last_month
+from .support import ChatStandIn, MemoryServer, record_last_month
 
 server: MemoryServer
 
@@ -323,6 +324,116 @@ class JobsTest(unittest.TestCase):
         with self.assertRaises(NotFoundError) as ctx:
             self.client.batch.embeddings(["mem_doesnotexist"])
         self.assertEqual(ctx.exception.code, "MEMORY_NOT_FOUND")
+
+
+class ExtractTest(unittest.TestCase):
+    """Without a model, extraction runs the rule-based extractor, and says so."""
+
+    def setUp(self) -> None:
+        self.client = MemoryClient(api_key=server.api_key, base_url=server.base_url)
+
+    def test_extract_wait_and_cancel(self) -> None:
+        user = new_user()
+        self.client.memories.create(text="I am allergic to peanuts.", user_id=user)
+        job = self.client.batch.extract(
+            [
+                {"role": "user", "content": "Hello! I am allergic to peanuts. My daughter Mia starts school in May.",
+                 "created_at": "2026-04-02T09:00:00Z"},
+                {"role": "assistant", "content": "Good to know. I will remember that."},
+                {"role": "user", "content": "Can you suggest a snack? I prefer savoury food."},
+            ],
+            user_id=user, metadata={"source": "chat"},
+        )
+        self.assertIsInstance(job, Job)
+        self.assertTrue(job.id.startswith("job_"))
+        self.assertEqual((job.type, job.status), ("extract", "queued"))
+
+        done = self.client.jobs.wait(job, poll_interval=0.05, timeout=30)
+        self.assertEqual((done.status, done.result["extractor"]), ("succeeded", "rules"))
+        self.assertEqual([e["event"] for e in done.result["events"]], ["NOOP", "ADD", "ADD"])
+        self.assertEqual((done.progress.total, done.progress.done, done.result["memories_created"]), (3, 3, 2))
+        texts = sorted(m.text for m in self.client.memories.list_all(user_id=user))
+        self.assertEqual(texts, ["I am allergic to peanuts.", "I prefer savoury food.",
+                                 "My daughter Mia starts school in May."])
+        added = self.client.memories.get(done.result["events"][1]["memory_id"])
+        self.assertEqual(added.metadata, {"source": "chat", "refers_to": "2026-04-02T09:00:00Z"})
+        self.assertEqual([(e.event, e.source) for e in self.client.memories.history(added.id)], [("ADD", "extract")])
+
+        with self.assertRaises(InvalidRequestError) as ctx:
+            self.client.jobs.cancel(done)  # it has succeeded
+        self.assertEqual(ctx.exception.details["status"], "succeeded")
+        with self.assertRaises(NotFoundError) as ctx:
+            self.client.jobs.cancel("job_doesnotexist")
+        self.assertEqual(ctx.exception.code, "JOB_NOT_FOUND")
+
+    def test_invalid_messages(self) -> None:
+        with self.assertRaises(InvalidRequestError) as ctx:
+            self.client.batch.extract([{"role": "robot", "content": "beep"}])
+        self.assertEqual(ctx.exception.field, "messages[0].role")
+        with self.assertRaises(InvalidRequestError) as ctx:
+            self.client.batch.extract([])
+        self.assertEqual(ctx.exception.field, "messages")
+
+
+def stand_in_reply(model: str, messages: list) -> str:
+    if model == "stand-in-answer":
+        return json.dumps({"answer": "Dark mode.", "grounded": True, "memories": [0]})
+    return json.dumps({"facts": []})
+
+
+class ModelTest(unittest.TestCase):
+    """A server with a chat model (a local stand-in): grounded answers, and a running
+    extraction canceled while its model call is outstanding."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.model = ChatStandIn(stand_in_reply)
+        cls.server = MemoryServer(env=cls.model.env())
+        cls.client = MemoryClient(api_key=cls.server.api_key, base_url=cls.server.base_url)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.server.close()
+        cls.model.close()
+
+    def test_query_with_answer(self) -> None:
+        user = new_user()
+        dark = self.client.memories.create(text="User prefers dark mode interfaces", user_id=user)
+        self.client.memories.create(text="User has a dog named Biscuit", user_id=user)
+        calls = len(self.model.requests)
+
+        answer = self.client.query_with_answer("Which theme does the user like, dark mode?", user_id=user,
+                                               prompt_template="Answer in two words: {question}")
+        self.assertEqual((answer.response, answer.grounded, answer.model), ("Dark mode.", True, "stand-in-answer"))
+        self.assertEqual([m.id for m in answer.memories], [dark.id])
+        self.assertGreater(answer.memories[0].relevance, 0)
+        sent = self.model.requests[calls]
+        self.assertEqual(sent["model"], "stand-in-answer")
+        self.assertEqual(sent["messages"][-1]["content"],
+                         "Answer in two words: Which theme does the user like, dark mode?")
+        self.assertIn("User prefers dark mode interfaces", sent["messages"][0]["content"])
+
+        # Nothing relevant: the model is not asked, and the answer says it does not know.
+        unknown = self.client.query_with_answer("What is the capital of France?", user_id=new_user())
+        self.assertEqual((unknown.grounded, unknown.memories), (False, []))
+        self.assertEqual(unknown.response, "I don't know: nothing I remember answers that.")
+        self.assertEqual(len(self.model.requests), calls + 1)
+
+    def test_cancel_a_running_extraction(self) -> None:
+        self.model.hold.clear()  # the extraction model answers only once released
+        self.addCleanup(self.model.hold.set)
+        calls = len(self.model.requests)
+        job = self.client.batch.extract([{"role": "user", "content": "I moved to Lisbon last spring."}],
+                                        user_id=new_user())
+        self.assertTrue(wait_for(lambda: len(self.model.requests) > calls), "the job never asked the model")
+        self.assertEqual(self.client.jobs.get(job.id).status, "running")
+
+        canceled = self.client.jobs.cancel(job)
+        self.assertEqual((canceled.id, canceled.status), (job.id, "canceled"))
+        self.assertTrue(canceled.finished_at)
+        self.assertEqual(self.client.jobs.cancel(job.id).status, "canceled")  # again: the same answer
+        self.model.hold.set()
+        self.assertEqual(self.client.jobs.wait(job, poll_interval=0.05, timeout=10).status, "canceled")
 
 
 class AuditTest(unittest.TestCase):
