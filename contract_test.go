@@ -46,30 +46,36 @@ func loadContract() (*contract, error) {
 	return &contract{doc: doc, router: r}, nil
 }
 
-// check validates one exchange. Calls the document does not describe (unknown routes,
-// wrong methods: the tests send them on purpose) must still answer with an error
-// envelope the document's Error schema accepts.
+// check validates one exchange of the end-to-end suites, failing the test on a problem.
 func (c *contract) check(t *testing.T, hr *http.Request, reqBody []byte, status int, header http.Header, body []byte) {
 	t.Helper()
+	if err := c.problem(hr, status, header, body); err != nil {
+		t.Error(err)
+	}
+}
+
+// problem says how one exchange departs from the document, or nil. Calls the document
+// does not describe (unknown routes, wrong methods: the tests send them on purpose) must
+// still answer with an error envelope the document's Error schema accepts.
+func (c *contract) problem(hr *http.Request, status int, header http.Header, body []byte) error {
 	probe := hr.Clone(context.Background())
 	probe.URL = &url.URL{Path: hr.URL.Path, RawPath: hr.URL.RawPath, RawQuery: hr.URL.RawQuery}
 	probe.Host = ""
 	route, params, err := c.router.FindRoute(probe)
 	if err != nil {
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
-			t.Errorf("contract: %s %s answered %d but the document has no such operation", hr.Method, hr.URL.Path, status)
-			return
+			return fmt.Errorf("contract: %s %s answered %d but the document has no such operation", hr.Method, hr.URL.Path, status)
 		}
 		schema := "NotFoundError"
 		if status == http.StatusMethodNotAllowed {
 			schema = "MethodNotAllowedError"
 		}
-		c.checkSchema(t, schema, body, hr)
-		return
+		return c.checkSchema(schema, body, hr)
 	}
 	if err := c.validate(probe, route, params, status, header, body); err != nil {
-		t.Errorf("contract: %s %s → %d does not match %s: %v\nbody: %.600s", hr.Method, hr.URL.Path, status, route.Operation.OperationID, err, body)
+		return fmt.Errorf("contract: %s %s → %d does not match %s: %v\nbody: %.600s", hr.Method, hr.URL.Path, status, route.Operation.OperationID, err, body)
 	}
+	return nil
 }
 
 // validate checks one response against the operation's documented answer.
@@ -84,21 +90,19 @@ func (c *contract) validate(probe *http.Request, route *routers.Route, params ma
 	return openapi3filter.ValidateResponse(context.Background(), out)
 }
 
-func (c *contract) checkSchema(t *testing.T, name string, body []byte, hr *http.Request) {
-	t.Helper()
+func (c *contract) checkSchema(name string, body []byte, hr *http.Request) error {
 	ref := c.doc.Components.Schemas[name]
 	if ref == nil {
-		t.Errorf("contract: no schema %s", name)
-		return
+		return fmt.Errorf("contract: no schema %s", name)
 	}
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {
-		t.Errorf("contract: %s %s: answer is not JSON: %.200s", hr.Method, hr.URL.Path, body)
-		return
+		return fmt.Errorf("contract: %s %s: answer is not JSON: %.200s", hr.Method, hr.URL.Path, body)
 	}
 	if err := ref.Value.VisitJSON(v); err != nil {
-		t.Errorf("contract: %s %s: answer does not match %s: %v", hr.Method, hr.URL.Path, name, err)
+		return fmt.Errorf("contract: %s %s: answer does not match %s: %v", hr.Method, hr.URL.Path, name, err)
 	}
+	return nil
 }
 
 // The document loads, validates and describes the core operations.
@@ -121,24 +125,18 @@ func TestContractDocumentLoads(t *testing.T) {
 	}
 }
 
-// The contract test has teeth: a real answer passes, and the same answer with a field
-// the document does not describe fails, as does the real answer against a copy of the
-// document that lacks one of its fields.
+// The contract test has teeth, through the very check every end-to-end exchange goes
+// through: a real answer passes; the same answer with a field a handler added but the
+// document does not describe fails; the real answer fails against a copy of the document
+// that lacks one of its fields; and a call missing from a copy of the document fails.
 func TestContractRejectsUndocumentedFields(t *testing.T) {
 	s := startServer(t, "")
 	_, key := s.newOrg(t, "contract", "pro")
 	m := s.createMemory(t, key, map[string]any{"text": "checked against the document"})
 	r := s.do(t, req{method: "GET", path: "/v1/memories/" + m.ID, key: key})
+	hr, _ := http.NewRequest("GET", s.base+"/v1/memories/"+m.ID, nil)
 
-	check := func(c *contract, body []byte) error {
-		probe, _ := http.NewRequest("GET", "/v1/memories/"+m.ID, nil)
-		route, params, err := c.router.FindRoute(probe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.validate(probe, route, params, r.Status, r.Header, body)
-	}
-	if err := check(openapiContract, r.Raw); err != nil {
+	if err := openapiContract.problem(hr, r.Status, r.Header, r.Raw); err != nil {
 		t.Fatalf("the real answer fails: %v", err)
 	}
 	var env map[string]any
@@ -147,7 +145,7 @@ func TestContractRejectsUndocumentedFields(t *testing.T) {
 	}
 	env["data"].(map[string]any)["colour"] = "teal" // a handler adding a field
 	extra, _ := json.Marshal(env)
-	if err := check(openapiContract, extra); err == nil || !strings.Contains(err.Error(), "colour") {
+	if err := openapiContract.problem(hr, r.Status, r.Header, extra); err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Fatalf("an undocumented field passed: %v", err)
 	}
 
@@ -156,8 +154,26 @@ func TestContractRejectsUndocumentedFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(copyDoc.doc.Components.Schemas["Memory"].Value.Properties, "session_id")
-	if err := check(copyDoc, r.Raw); err == nil || !strings.Contains(err.Error(), "session_id") {
+	if err := copyDoc.problem(hr, r.Status, r.Header, r.Raw); err == nil || !strings.Contains(err.Error(), "session_id") {
 		t.Fatalf("a field missing from the document passed: %v", err)
+	}
+
+	// A call the document does not list: GET /v1/account, removed from a copy.
+	acct := s.do(t, req{method: "GET", path: "/v1/account", key: key})
+	ar, _ := http.NewRequest("GET", s.base+"/v1/account", nil)
+	if err := openapiContract.problem(ar, acct.Status, acct.Header, acct.Raw); err != nil {
+		t.Fatalf("the real account answer fails: %v", err)
+	}
+	noAccount, err := loadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noAccount.doc.Paths.Delete("/v1/account")
+	if noAccount.router, err = gorillamux.NewRouter(noAccount.doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := noAccount.problem(ar, acct.Status, acct.Header, acct.Raw); err == nil || !strings.Contains(err.Error(), "no such operation") {
+		t.Fatalf("an undocumented call passed: %v", err)
 	}
 }
 
