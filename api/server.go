@@ -166,6 +166,8 @@ func (s *Server) routes() http.Handler {
 	h("GET /v1/admin/orgs/{org_id}/export", s.withAdmin(s.adminExportOrg))
 	h(importPattern, s.withAdmin(s.adminImportOrg))
 
+	h("POST /v1/stripe/webhook", s.withStripeSignature(s.stripeWebhook))
+
 	h("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		respond(w, r, http.StatusOK, map[string]any{"status": "ok"})
 	}))

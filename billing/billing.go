@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stripe/stripe-go/v82"
+
 	"memoryd/config"
 	"memoryd/meter"
 	"memoryd/store"
@@ -44,6 +46,15 @@ type Store interface {
 	DeleteWebhook(orgID, id string) error
 	PutDelivery(d store.Delivery) error
 	PendingDeliveries() ([]store.Delivery, error)
+
+	GetInvoice(orgID, id string) (store.Invoice, error)
+	InvoicesForPeriod(period string) ([]store.Invoice, error)
+	StripeCustomer(orgID string) (string, error)
+	SetStripeCustomer(orgID, customerID string) error
+	MeterCursor(orgID string) (time.Time, error)
+	SetMeterCursor(orgID string, t time.Time) error
+	StripeEventApplied(id string) (bool, error)
+	MarkStripeEventApplied(id string) error
 }
 
 // Service closes billing periods, checks alerts and delivers webhooks.
@@ -55,6 +66,9 @@ type Service struct {
 	now    func() time.Time
 	client *http.Client
 	mailer Mailer
+	stripe *stripe.Client // nil: Stripe is off
+
+	stripeMu sync.Mutex // one Stripe event applied at a time, so a replay racing its first delivery waits for it
 
 	mu   sync.RWMutex
 	subs map[string][]store.Webhook // org → endpoints, for a cheap "anyone listening?"
@@ -83,7 +97,7 @@ func New(cfg config.Config, st Store, m *meter.Meter, opt Options) *Service {
 		opt.Mailer = NewSMTPMailer(cfg.SMTP)
 	}
 	return &Service{
-		cfg: cfg, st: st, meter: m, log: opt.Log, now: opt.Now, mailer: opt.Mailer,
+		cfg: cfg, st: st, meter: m, log: opt.Log, now: opt.Now, mailer: opt.Mailer, stripe: newStripe(cfg.Billing, opt.Log),
 		client: &http.Client{
 			Timeout: cfg.Webhooks.Timeout.Duration,
 			// A redirect could lead a signed event somewhere the customer did not name.
@@ -94,7 +108,7 @@ func New(cfg config.Config, st Store, m *meter.Meter, opt Options) *Service {
 }
 
 // Run does billing's periodic work until ctx ends: webhook deliveries, alert checks,
-// and closing the previous month once it has ended.
+// closing the previous month once it has ended, and with Stripe on, its sync.
 func (s *Service) Run(ctx context.Context) {
 	poll := min(max(s.cfg.Webhooks.RetryBase.Duration/4, 20*time.Millisecond), time.Second)
 	deliver := time.NewTicker(poll)
@@ -105,6 +119,27 @@ func (s *Service) Run(ctx context.Context) {
 	defer closer.Stop()
 	var sending sync.WaitGroup
 	defer sending.Wait()
+	var stripeSync <-chan time.Time
+	syncing := make(chan struct{}, 1) // one Stripe sync at a time, off the delivery loop
+	syncStripe := func() {
+		select {
+		case syncing <- struct{}{}:
+		default:
+			return
+		}
+		sending.Add(1)
+		go func() {
+			defer sending.Done()
+			defer func() { <-syncing }()
+			_ = s.SyncStripe(ctx)
+		}()
+	}
+	if s.stripe != nil {
+		t := time.NewTicker(s.cfg.Billing.StripeSyncInterval.Duration)
+		defer t.Stop()
+		stripeSync = t.C
+		syncStripe()
+	}
 	closed := ""
 	s.closeDue(&closed)
 	for {
@@ -119,6 +154,8 @@ func (s *Service) Run(ctx context.Context) {
 			s.CheckAlerts()
 		case <-closer.C:
 			s.closeDue(&closed)
+		case <-stripeSync:
+			syncStripe()
 		}
 	}
 }

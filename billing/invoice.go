@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -144,14 +145,30 @@ func (s *Service) Close(period string) ([]store.Invoice, error) {
 			}
 			inv := Compute(org.Plan, plan, c, start)
 			inv.ID, inv.OrgID, inv.CreatedAt = store.NewID("inv_"), org.ID, s.now().UTC()
-			// Without Stripe the invoice is issued as it is built.
+			// Without Stripe the invoice is issued as it is built and announced now.
+			// With Stripe it is a draft until Stripe has finalized it, and it is
+			// announced when Stripe's invoice.created event comes in.
 			inv.Status = StatusOpen
+			if s.stripe != nil {
+				inv.Status = StatusDraft
+			}
 			stored, created, err := s.st.PutInvoiceOnce(inv)
 			if err != nil {
 				return nil, err
 			}
-			if created {
+			if created && s.stripe == nil {
 				s.Emit(org.ID, EventInvoiceCreated, ViewInvoice(stored))
+			}
+			if s.stripe != nil && stored.Status == StatusDraft {
+				// A failure here leaves the draft for the next Stripe sync to send.
+				ctx, cancel := context.WithTimeout(context.Background(), 4*stripeCallTimeout)
+				synced, err := s.syncInvoice(ctx, stored)
+				cancel()
+				if err != nil {
+					s.log.Warn("send invoice to Stripe; the next sync retries", "invoice_id", stored.ID, "err", err)
+				} else {
+					stored = synced
+				}
 			}
 			out = append(out, stored)
 		}

@@ -70,6 +70,21 @@ type Billing struct {
 	// AlertInterval is how often usage alerts and quotas are checked; a check reads
 	// counters already in memory, so a few seconds is cheap.
 	AlertInterval Duration `toml:"alert_interval"`
+	// StripeSecretKey turns Stripe on: a customer per org, hourly meter events, and each
+	// closed invoice sent to Stripe. Empty: Stripe is off and invoices stay local.
+	StripeSecretKey string `toml:"stripe_secret_key"`
+	// StripeWebhookSecret (whsec_…) verifies POST /v1/stripe/webhook; required with a key.
+	StripeWebhookSecret string `toml:"stripe_webhook_secret"`
+	// StripeBaseURL is Stripe's API (a stripe-mock in tests).
+	StripeBaseURL string `toml:"stripe_base_url"`
+	// StripeWebhookTolerance is how old a signed Stripe event may be; older is refused.
+	StripeWebhookTolerance Duration `toml:"stripe_webhook_tolerance"`
+	// StripeSyncInterval is how often customers, meter events and unsent invoices are
+	// brought up to date with Stripe.
+	StripeSyncInterval Duration `toml:"stripe_sync_interval"`
+	// StripeMeterPrefix starts each meter event name: <prefix>api_calls, <prefix>tokens,
+	// <prefix>embeddings.
+	StripeMeterPrefix string `toml:"stripe_meter_prefix"`
 }
 
 // SMTP sends alert emails; with no host, alerts record that no email was sent.
@@ -340,8 +355,10 @@ func Default() Config {
 		Defaults: DefaultOrg{OrgName: "default", OrgPlan: "enterprise"},
 		Meter:    Meter{FlushInterval: Duration{time.Second}, EventRetention: Duration{90 * 24 * time.Hour}},
 		Metrics:  Metrics{Enabled: true},
-		Billing:  Billing{AutoClose: true, CloseDelay: Duration{time.Hour}, AlertInterval: Duration{5 * time.Second}},
-		SMTP:     SMTP{Port: 587, StartTLS: true},
+		Billing: Billing{AutoClose: true, CloseDelay: Duration{time.Hour}, AlertInterval: Duration{5 * time.Second},
+			StripeBaseURL: "https://api.stripe.com", StripeWebhookTolerance: Duration{5 * time.Minute},
+			StripeSyncInterval: Duration{time.Minute}, StripeMeterPrefix: "memoryd_"},
+		SMTP: SMTP{Port: 587, StartTLS: true},
 		Webhooks: Webhooks{Timeout: Duration{10 * time.Second}, MaxAttempts: 8,
 			RetryBase: Duration{30 * time.Second}, RetryMax: Duration{6 * time.Hour}},
 		Embedder: Embedder{Provider: "local", BaseURL: "https://api.openai.com/v1", Model: "text-embedding-3-small",
@@ -480,6 +497,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Billing.CloseDelay.Duration < 0 || c.Billing.AlertInterval.Duration <= 0 {
 		return errors.New("config: billing.close_delay must not be negative and billing.alert_interval must be positive")
+	}
+	if c.Billing.StripeSecretKey != "" {
+		if c.Billing.StripeWebhookSecret == "" {
+			return errors.New("config: billing.stripe_secret_key needs billing.stripe_webhook_secret (Stripe's events settle invoices)")
+		}
+		if u, err := url.Parse(c.Billing.StripeBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("config: billing.stripe_base_url must be an http or https URL")
+		}
+		if c.Billing.StripeWebhookTolerance.Duration <= 0 || c.Billing.StripeSyncInterval.Duration <= 0 || c.Billing.StripeMeterPrefix == "" {
+			return errors.New("config: billing.stripe_webhook_tolerance and stripe_sync_interval must be positive, stripe_meter_prefix not empty")
+		}
 	}
 	if c.SMTP.Host != "" && (c.SMTP.From == "" || c.SMTP.To == "" || c.SMTP.Port < 1 || c.SMTP.Port > 65535) {
 		return errors.New("config: smtp.host needs smtp.from, smtp.to and a port from 1 to 65535")

@@ -49,7 +49,10 @@ type Invoice struct {
 	SubtotalMicros  int64         `json:"subtotal_micros"`
 	TotalMicros     int64         `json:"total_micros"`
 	StripeInvoiceID string        `json:"stripe_invoice_id,omitempty"`
-	CreatedAt       time.Time     `json:"created_at"`
+	// StripeLines counts the lines already added to the Stripe invoice, so a sync that
+	// stopped half-way resumes without adding a line twice.
+	StripeLines int       `json:"stripe_lines,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // Alert is a usage alert of an org.
