@@ -97,6 +97,27 @@ type deliveryJSON struct {
 	Status         string `json:"status"`
 	Attempts       int    `json:"attempts"`
 	ResponseStatus *int   `json:"response_status"`
+	AttemptLog     []struct {
+		AttemptedAt    time.Time `json:"attempted_at"`
+		ResponseStatus *int      `json:"response_status"`
+		Error          *string   `json:"error"`
+	} `json:"attempt_log"`
+}
+
+// logLine shows the attempt log as "time status error; …".
+func (d deliveryJSON) logLine() string {
+	var parts []string
+	for _, a := range d.AttemptLog {
+		p := a.AttemptedAt.Format("15:04:05.000")
+		if a.ResponseStatus != nil {
+			p += " " + strconv.Itoa(*a.ResponseStatus)
+		}
+		if a.Error != nil {
+			p += " (" + *a.Error + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // fastBilling makes alert checks and webhook retries take milliseconds.
@@ -214,11 +235,12 @@ func TestInvoiceFromRecordedUsage(t *testing.T) {
 }
 
 // An alert at 80% of the API-call quota fires exactly once when crossed, delivered to
-// a local receiver whose signature check passes.
+// a local receiver whose signature check passes; the receiver fails twice, gets the
+// event on the third attempt, and the delivery log shows all three.
 func TestAlertFiresOnceToWebhook(t *testing.T) {
 	s := startServer(t, "", append(fastBilling, "MEMORYD_PLANS_STARTER_MONTHLY_API_CALLS=10")...)
 	_, key := s.newOrg(t, "Alerted", "starter")
-	rc := newReceiver(t, 0)
+	rc := newReceiver(t, 2)
 
 	var hook webhookCreated
 	s.ok(t, 201, req{method: "POST", path: "/v1/webhooks", key: key,
@@ -244,21 +266,44 @@ func TestAlertFiresOnceToWebhook(t *testing.T) {
 		t.Fatalf("alert fired below its threshold: %+v", hits)
 	}
 	s.ok(t, 200, req{method: "GET", path: "/v1/account", key: key}, nil) // call 8: crosses
-	hits := rc.waitHits(t, 1)
+	hits := rc.waitHits(t, 3)
 	for range 5 {
 		s.ok(t, 200, req{method: "GET", path: "/v1/account", key: key}, nil)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(time.Second)
 	hits, bad := rc.snapshot()
-	if len(hits) != 1 || bad != 0 {
-		t.Fatalf("receiver got %d events (%d with bad signatures), want exactly 1 signed: %+v", len(hits), bad, hits)
+	if len(hits) != 3 || bad != 0 {
+		t.Fatalf("receiver got %d requests (%d with bad signatures), want one event in 3 signed attempts: %+v", len(hits), bad, hits)
 	}
-	h := hits[0]
-	data, _ := h.body["data"].(map[string]any)
-	if h.event != "usage.threshold_reached" || !strings.HasPrefix(h.id, "evt_") || data["id"] != alert.ID || data["value"].(float64) < 8 {
-		t.Fatalf("event %+v", h)
+	for i, h := range hits {
+		data, _ := h.body["data"].(map[string]any)
+		if h.event != "usage.threshold_reached" || h.id != hits[0].id || !strings.HasPrefix(h.id, "evt_") || data["id"] != alert.ID || data["value"].(float64) < 8 ||
+			h.status != []int{500, 500, 200}[i] {
+			t.Fatalf("attempt %d: %+v", i+1, h)
+		}
 	}
-	t.Logf("alert %s fired once: event %s, webhook-id %s, value %v, signature verified", alert.ID, h.event, h.id, data["value"])
+	data, _ := hits[0].body["data"].(map[string]any)
+	t.Logf("alert %s fired once: event %s, webhook-id %s, value %v, signature verified on each of %d attempts", alert.ID, hits[0].event, hits[0].id, data["value"], len(hits))
+
+	var deliveries struct {
+		Deliveries []deliveryJSON `json:"deliveries"`
+	}
+	s.ok(t, 200, req{method: "GET", path: "/v1/webhooks/" + hook.ID + "/deliveries", key: key}, &deliveries)
+	if len(deliveries.Deliveries) != 1 {
+		t.Fatalf("deliveries %+v", deliveries)
+	}
+	d := deliveries.Deliveries[0]
+	if d.ID != hits[0].id || d.Status != "succeeded" || d.Attempts != 3 || len(d.AttemptLog) != 3 {
+		t.Fatalf("delivery %+v", d)
+	}
+	for i, a := range d.AttemptLog {
+		want := []int{500, 500, 200}[i]
+		if a.ResponseStatus == nil || *a.ResponseStatus != want || (want == 200) != (a.Error == nil) || a.AttemptedAt.IsZero() ||
+			(i > 0 && !a.AttemptedAt.After(d.AttemptLog[i-1].AttemptedAt)) {
+			t.Fatalf("attempt %d in the log: %+v", i+1, a)
+		}
+	}
+	t.Logf("delivery log of %s: %s", d.ID, d.logLine())
 
 	var alerts struct {
 		Alerts []struct {
@@ -330,7 +375,8 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 		t.Fatalf("deliveries %+v", deliveries)
 	}
 	d := deliveries.Deliveries[0]
-	if d.ID != hits[0].id || d.Status != "succeeded" || d.Attempts != 3 || d.ResponseStatus == nil || *d.ResponseStatus != 200 {
+	if d.ID != hits[0].id || d.Status != "succeeded" || d.Attempts != 3 || d.ResponseStatus == nil || *d.ResponseStatus != 200 ||
+		len(d.AttemptLog) != 3 || *d.AttemptLog[0].ResponseStatus != 500 || *d.AttemptLog[1].ResponseStatus != 500 || d.AttemptLog[2].Error != nil {
 		t.Fatalf("delivery %+v", d)
 	}
 	t.Logf("delivery %s: status %s after %d attempts (receiver saw %d, %d, %d)", d.ID, d.Status, d.Attempts, hits[0].status, hits[1].status, hits[2].status)

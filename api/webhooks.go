@@ -104,14 +104,21 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 type deliveryView struct {
-	ID             string     `json:"id"`
-	Event          string     `json:"event"`
-	Status         string     `json:"status"`
-	Attempts       int        `json:"attempts"`
-	ResponseStatus *int       `json:"response_status"`
-	CreatedAt      time.Time  `json:"created_at"`
-	LastAttemptAt  *time.Time `json:"last_attempt_at"`
-	NextAttemptAt  *time.Time `json:"next_attempt_at"`
+	ID             string        `json:"id"`
+	Event          string        `json:"event"`
+	Status         string        `json:"status"`
+	Attempts       int           `json:"attempts"`
+	ResponseStatus *int          `json:"response_status"`
+	CreatedAt      time.Time     `json:"created_at"`
+	LastAttemptAt  *time.Time    `json:"last_attempt_at"`
+	NextAttemptAt  *time.Time    `json:"next_attempt_at"`
+	AttemptLog     []attemptView `json:"attempt_log"`
+}
+
+type attemptView struct {
+	AttemptedAt    time.Time `json:"attempted_at"`
+	ResponseStatus *int      `json:"response_status"`
+	Error          *string   `json:"error"`
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
@@ -139,7 +146,20 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]deliveryView, len(ds))
 	for i, d := range ds {
-		v := deliveryView{ID: d.ID, Event: d.Event, Status: d.Status, Attempts: len(d.Attempts), CreatedAt: d.CreatedAt, NextAttemptAt: d.NextAttemptAt}
+		v := deliveryView{ID: d.ID, Event: d.Event, Status: d.Status, Attempts: len(d.Attempts), CreatedAt: d.CreatedAt,
+			NextAttemptAt: d.NextAttemptAt, AttemptLog: make([]attemptView, len(d.Attempts))}
+		for j, a := range d.Attempts {
+			av := attemptView{AttemptedAt: a.At}
+			if a.Status != 0 {
+				st := a.Status
+				av.ResponseStatus = &st
+			}
+			if a.Error != "" {
+				msg := a.Error
+				av.Error = &msg
+			}
+			v.AttemptLog[j] = av
+		}
 		if n := len(d.Attempts); n > 0 {
 			last := d.Attempts[n-1]
 			v.LastAttemptAt = &last.At

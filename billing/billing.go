@@ -68,7 +68,9 @@ type Service struct {
 	mailer Mailer
 	stripe *stripe.Client // nil: Stripe is off
 
-	stripeMu sync.Mutex // one Stripe event applied at a time, so a replay racing its first delivery waits for it
+	stripeMu      sync.Mutex // one Stripe event applied at a time, so a replay racing its first delivery waits for it
+	invoiceSyncMu sync.Mutex // one invoice sent to Stripe at a time
+	customerMu    sync.Mutex // one Stripe customer created at a time
 
 	mu   sync.RWMutex
 	subs map[string][]store.Webhook // org → endpoints, for a cheap "anyone listening?"

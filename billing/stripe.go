@@ -91,6 +91,9 @@ func (s *Service) StripeEnabled() bool { return s.stripe != nil }
 // stripeCustomer returns the org's Stripe customer, creating it the first time. The
 // idempotency key makes a create repeated after a crash return the same customer.
 func (s *Service) stripeCustomer(ctx context.Context, org store.Org) (string, error) {
+	// The periodic sync and a month's close may both reach a new org at once.
+	s.customerMu.Lock()
+	defer s.customerMu.Unlock()
 	id, err := s.st.StripeCustomer(org.ID)
 	if err != nil || id != "" {
 		return id, err
@@ -218,6 +221,14 @@ func (s *Service) sendMeterEvents(ctx context.Context, org store.Org) error {
 // finalizes it, after which it is open here too. Each step is recorded or carries an
 // idempotency key, so a sync that stopped anywhere resumes without a second charge.
 func (s *Service) syncInvoice(ctx context.Context, inv store.Invoice) (store.Invoice, error) {
+	// One sync at a time, from the stored state: a close and the periodic sync may
+	// both find the same draft.
+	s.invoiceSyncMu.Lock()
+	defer s.invoiceSyncMu.Unlock()
+	inv, err := s.st.GetInvoice(inv.OrgID, inv.ID)
+	if err != nil || inv.Status != StatusDraft {
+		return inv, err
+	}
 	cust, err := s.st.StripeCustomer(inv.OrgID)
 	if err != nil {
 		return inv, err

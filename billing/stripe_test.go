@@ -2,13 +2,10 @@ package billing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/stripe/stripe-go/v82/webhook"
 
 	"memoryd/billing/stripetest"
 	"memoryd/config"
@@ -109,20 +106,10 @@ func TestStripeMeterEventsOncePerOrgMetricHour(t *testing.T) {
 	t.Logf("customer %s; %d meter calls for %d identifiers: %v", cust, len(calls), len(accepted), accepted)
 }
 
-// signedEvent is a Stripe event about a memoryd invoice, signed as Stripe signs it at
-// time at.
+// signedEvent is a Stripe event about a memoryd invoice, signed at time at.
 func signedEvent(t *testing.T, secret, id, typ string, inv store.Invoice, at time.Time) ([]byte, string) {
-	t.Helper()
-	payload, err := json.Marshal(map[string]any{
-		"id": id, "object": "event", "type": typ, "api_version": "2025-08-27.basil", "created": at.Unix(),
-		"data": map[string]any{"object": map[string]any{"id": inv.StripeInvoiceID, "object": "invoice",
-			"metadata": map[string]string{"memoryd_org_id": inv.OrgID, "memoryd_invoice_id": inv.ID}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: at})
-	return sp.Payload, sp.Header
+	return stripetest.SignedEvent(t, secret, id, typ, map[string]any{"id": inv.StripeInvoiceID, "object": "invoice",
+		"metadata": map[string]string{"memoryd_org_id": inv.OrgID, "memoryd_invoice_id": inv.ID}}, at)
 }
 
 // Closing a month with Stripe on sends the invoice there with memoryd's lines in cents

@@ -8,6 +8,7 @@ package stripetest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stripe/stripe-go/v82"
+	"github.com/stripe/stripe-go/v82/webhook"
 )
 
 // Call is one request memoryd made to Stripe, as stripe-mock received it.
@@ -223,4 +227,19 @@ func (m *Mock) FailWhen(f func(Call) bool) {
 	m.mu.Lock()
 	m.fail = f
 	m.mu.Unlock()
+}
+
+// SignedEvent is a Stripe event of type typ about object, signed with secret as
+// Stripe signs it at time at: the body and its Stripe-Signature header.
+func SignedEvent(t testing.TB, secret, id, typ string, object map[string]any, at time.Time) ([]byte, string) {
+	t.Helper()
+	payload, err := json.Marshal(map[string]any{
+		"id": id, "object": "event", "type": typ, "api_version": stripe.APIVersion, "created": at.Unix(),
+		"livemode": false, "data": map[string]any{"object": object},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: at})
+	return sp.Payload, sp.Header
 }
