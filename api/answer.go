@@ -15,18 +15,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	if !s.engine.HasChat(llm.TaskRerank) {
 		return s.retrieve(w, r)
 	}
-	var b retrieveBody
-	if e := decodeStrict(body(r), &b); e != nil {
-		return e
-	}
-	if b.PromptTemplate != nil {
-		return invalid("prompt_template", "prompt_template is only for /v1/query/answer")
-	}
-	q, e := toQuery(b)
+	q, e := s.retrievalQuery(r)
 	if e != nil {
-		return e
-	}
-	if e := s.checkEmbeddings(r, 1); e != nil {
 		return e
 	}
 	res, usage, err := s.engine.Query(r.Context(), caller(r).tenant(), q)

@@ -108,18 +108,8 @@ type hitView struct {
 // retrieve serves /v1/retrieve and, with no re-ranking model configured, /v1/query:
 // it never calls a language model.
 func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) error {
-	var b retrieveBody
-	if e := decodeStrict(body(r), &b); e != nil {
-		return e
-	}
-	if b.PromptTemplate != nil {
-		return invalid("prompt_template", "prompt_template is only for /v1/query/answer")
-	}
-	q, e := toQuery(b)
+	q, e := s.retrievalQuery(r)
 	if e != nil {
-		return e
-	}
-	if e := s.checkEmbeddings(r, 1); e != nil {
 		return e
 	}
 	res, err := s.engine.Retrieve(r.Context(), caller(r).tenant(), q)
@@ -136,6 +126,23 @@ func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) error {
 	}
 	respond(w, r, http.StatusOK, map[string]any{"memories": out})
 	return nil
+}
+
+// retrievalQuery validates the body of /v1/retrieve or /v1/query and checks the
+// embedding its query needs against the plan.
+func (s *Server) retrievalQuery(r *http.Request) (memory.Query, *Error) {
+	var b retrieveBody
+	if e := decodeStrict(body(r), &b); e != nil {
+		return memory.Query{}, e
+	}
+	if b.PromptTemplate != nil {
+		return memory.Query{}, invalid("prompt_template", "prompt_template is only for /v1/query/answer")
+	}
+	q, e := toQuery(b)
+	if e != nil {
+		return q, e
+	}
+	return q, s.checkEmbeddings(r, 1)
 }
 
 func roundRelevance(f float32) float64 {

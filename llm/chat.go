@@ -84,31 +84,13 @@ func NewChat(cfg ChatConfig) (*Chat, error) {
 	if len(models) == 0 {
 		return nil, fmt.Errorf("%w: no chat model is configured", ErrInvalidConfig)
 	}
-	clientCfg := openai.DefaultConfig(cfg.APIKey)
-	clientCfg.BaseURL = cmp.Or(cfg.BaseURL, DefaultOpenAIBaseURL)
-	httpClient := cfg.HTTPClient
-	if httpClient == nil {
-		httpClient = &http.Client{}
-	}
-	clientCfg.HTTPClient = noteTakingDoer{client: httpClient}
-	maxRetries := cfg.MaxRetries
-	switch {
-	case maxRetries == 0:
-		maxRetries = DefaultOpenAIRetries
-	case maxRetries < 0:
-		maxRetries = 0
-	}
 	return &Chat{
-		client:  openai.NewClientWithConfig(clientCfg),
+		client:  newClient(cfg.BaseURL, cfg.APIKey, cfg.HTTPClient),
 		models:  models,
 		json:    !cfg.PlainJSON,
 		timeout: cmp.Or(cfg.Timeout, DefaultChatTimeout),
-		retry: retryPolicy{
-			maxRetries:    maxRetries,
-			baseDelay:     cmp.Or(cfg.RetryBaseDelay, 500*time.Millisecond),
-			maxDelay:      cmp.Or(cfg.RetryMaxDelay, 20*time.Second),
-			maxRetryAfter: cmp.Or(cfg.MaxRetryAfter, 60*time.Second),
-		},
+		retry:   newRetryPolicy(cfg.MaxRetries, cfg.RetryBaseDelay, cfg.RetryMaxDelay, cfg.MaxRetryAfter),
+
 		price: cfg.Price,
 	}, nil
 }

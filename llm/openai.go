@@ -77,33 +77,13 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAIEmbedder, error) {
 	if cfg.Dimensions < 0 || cfg.BatchSize < 0 || cfg.Timeout < 0 {
 		return nil, fmt.Errorf("%w: dimensions, batch size and timeout cannot be negative", ErrInvalidConfig)
 	}
-	clientCfg := openai.DefaultConfig(cfg.APIKey)
-	clientCfg.BaseURL = cmp.Or(cfg.BaseURL, DefaultOpenAIBaseURL)
-	httpClient := cfg.HTTPClient
-	if httpClient == nil {
-		httpClient = &http.Client{}
-	}
-	clientCfg.HTTPClient = noteTakingDoer{client: httpClient}
-
-	maxRetries := cfg.MaxRetries
-	switch {
-	case maxRetries == 0:
-		maxRetries = DefaultOpenAIRetries
-	case maxRetries < 0:
-		maxRetries = 0
-	}
 	e := &OpenAIEmbedder{
-		client:    openai.NewClientWithConfig(clientCfg),
+		client:    newClient(cfg.BaseURL, cfg.APIKey, cfg.HTTPClient),
 		model:     cfg.Model,
 		sendDims:  cfg.Dimensions,
 		batchSize: cmp.Or(cfg.BatchSize, DefaultOpenAIBatchSize),
 		timeout:   cmp.Or(cfg.Timeout, DefaultOpenAITimeout),
-		retry: retryPolicy{
-			maxRetries:    maxRetries,
-			baseDelay:     cmp.Or(cfg.RetryBaseDelay, 500*time.Millisecond),
-			maxDelay:      cmp.Or(cfg.RetryMaxDelay, 20*time.Second),
-			maxRetryAfter: cmp.Or(cfg.MaxRetryAfter, 60*time.Second),
-		},
+		retry:     newRetryPolicy(cfg.MaxRetries, cfg.RetryBaseDelay, cfg.RetryMaxDelay, cfg.MaxRetryAfter),
 	}
 	e.dim.Store(int64(cfg.Dimensions))
 	return e, nil
@@ -139,6 +119,18 @@ func (e *OpenAIEmbedder) EmbedWithUsage(ctx context.Context, texts []string) ([]
 		vecs = append(vecs, got...)
 	}
 	return vecs, usage, nil
+}
+
+// newClient returns a go-openai client for an OpenAI-compatible API root (the
+// default: OpenAI's) whose requests note each answer's Retry-After.
+func newClient(baseURL, apiKey string, httpClient *http.Client) *openai.Client {
+	clientCfg := openai.DefaultConfig(apiKey)
+	clientCfg.BaseURL = cmp.Or(baseURL, DefaultOpenAIBaseURL)
+	if httpClient == nil {
+		httpClient = &http.Client{}
+	}
+	clientCfg.HTTPClient = noteTakingDoer{client: httpClient}
+	return openai.NewClientWithConfig(clientCfg)
 }
 
 // embedBatch sends one request, retrying as the policy allows.

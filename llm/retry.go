@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,23 @@ type retryPolicy struct {
 	baseDelay     time.Duration // backoff before the first retry
 	maxDelay      time.Duration // cap of the exponential backoff
 	maxRetryAfter time.Duration // a longer Retry-After gives up instead of waiting
+}
+
+// newRetryPolicy applies the defaults: 3 retries (zero; negative for none),
+// backoff from 500 ms to 20 s, Retry-After waited for up to 60 s.
+func newRetryPolicy(maxRetries int, base, maxDelay, maxRetryAfter time.Duration) retryPolicy {
+	switch {
+	case maxRetries == 0:
+		maxRetries = DefaultOpenAIRetries
+	case maxRetries < 0:
+		maxRetries = 0
+	}
+	return retryPolicy{
+		maxRetries:    maxRetries,
+		baseDelay:     cmp.Or(base, 500*time.Millisecond),
+		maxDelay:      cmp.Or(maxDelay, 20*time.Second),
+		maxRetryAfter: cmp.Or(maxRetryAfter, 60*time.Second),
+	}
 }
 
 // backoff returns the wait before retry n (0 for the first retry):

@@ -112,7 +112,7 @@ func runSuite(t *testing.T, e *Engine, tn Tenant, ds []dialogue, before func(*di
 			if err != nil {
 				t.Fatal(err)
 			}
-			if j = waitJobLong(t, e, tn, j.ID); j.Status != "succeeded" {
+			if j = waitJobFor(t, e, tn, j.ID, 5*time.Minute); j.Status != "succeeded" {
 				sc.jobsFailed++
 				sc.failures = append(sc.failures, fmt.Sprintf("%s: job %s %s: %s", d.Name, j.Status, j.ErrCode, j.ErrMessage))
 			}
@@ -174,24 +174,6 @@ func runSuite(t *testing.T, e *Engine, tn Tenant, ds []dialogue, before func(*di
 		}
 	}
 	return sc
-}
-
-func waitJobLong(t *testing.T, e *Engine, tn Tenant, id string) store.Job {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		j, err := e.Job(tn, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.Status != "queued" && j.Status != "running" {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s still %s", id, j.Status)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // The suite with the scripted model proves the plumbing: every check and question

@@ -73,7 +73,12 @@ func newJobEngine(t *testing.T, chat *llm.Chat) (*Engine, Tenant, *usageLog) {
 // waitJob polls a job until it has finished.
 func waitJob(t *testing.T, e *Engine, tn Tenant, id string) store.Job {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	return waitJobFor(t, e, tn, id, 20*time.Second)
+}
+
+func waitJobFor(t *testing.T, e *Engine, tn Tenant, id string, limit time.Duration) store.Job {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		j, err := e.Job(tn, id)
 		if err != nil {

@@ -65,13 +65,9 @@ func (s *Store) ApplyJobStep(j Job, step JobStep) ([]Memory, error) {
 		}
 		updated = updated[:0]
 		for _, u := range step.Update {
-			var m Memory
-			ok, err := s.sl.getJSON(mems, []byte(u.ID), &m)
+			m, err := liveMemory(s.sl, mems, u.ID, ch.At)
 			if err != nil {
 				return err
-			}
-			if !ok || m.Expired(ch.At) {
-				return ErrNotFound
 			}
 			prev := m.Text
 			m.Text, m.Vector, m.VectorModel = u.Text, u.Vector, u.VectorModel
@@ -89,13 +85,9 @@ func (s *Store) ApplyJobStep(j Job, step JobStep) ([]Memory, error) {
 			updated = append(updated, m)
 		}
 		for _, id := range step.Delete {
-			var m Memory
-			ok, err := s.sl.getJSON(mems, []byte(id), &m)
+			m, err := liveMemory(s.sl, mems, id, ch.At)
 			if err != nil {
 				return err
-			}
-			if !ok || m.Expired(ch.At) {
-				return ErrNotFound
 			}
 			if err := deleteMemory(s.sl, mb, &m, ch); err != nil {
 				return err

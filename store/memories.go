@@ -238,6 +238,20 @@ func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn f
 	return m, err
 }
 
+// liveMemory reads memory id of the memories bucket b: ErrNotFound when it does not
+// exist or has expired at the time at.
+func liveMemory(sl *sealer, b *bolt.Bucket, id string, at time.Time) (Memory, error) {
+	var m Memory
+	ok, err := sl.getJSON(b, []byte(id), &m)
+	if err != nil {
+		return m, err
+	}
+	if !ok || m.Expired(at) {
+		return m, ErrNotFound
+	}
+	return m, nil
+}
+
 // DeleteMemory removes a live memory and records a DELETE event.
 func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
@@ -245,14 +259,9 @@ func (s *Store) DeleteMemory(orgID string, mode Mode, id string, ch Change) erro
 		if err != nil {
 			return err
 		}
-		b := mb.Bucket(bucketMemories)
-		var m Memory
-		ok, err := s.sl.getJSON(b, []byte(id), &m)
+		m, err := liveMemory(s.sl, mb.Bucket(bucketMemories), id, ch.At)
 		if err != nil {
 			return err
-		}
-		if !ok || m.Expired(ch.At) {
-			return ErrNotFound
 		}
 		if err := deleteMemory(s.sl, mb, &m, ch); err != nil {
 			return err
