@@ -259,6 +259,13 @@ export interface Webhook extends WebhookCreateParams {
     /** The signing secret (whsec_…): only on the answer of create. */
     secret?: string;
 }
+export interface WebhookDeliveryAttempt {
+    attemptedAt: string;
+    /** Null when nothing came back (refused, timed out). */
+    responseStatus: number | null;
+    /** Null when the endpoint answered 2xx. */
+    error: string | null;
+}
 export interface WebhookDelivery {
     /** evt_…, also the webhook-id header of the request. */
     id: string;
@@ -269,6 +276,8 @@ export interface WebhookDelivery {
     createdAt: string;
     lastAttemptAt: string | null;
     nextAttemptAt: string | null;
+    /** Every attempt so far, oldest first. */
+    attemptLog: WebhookDeliveryAttempt[];
 }
 export interface WebhookDeliveryList {
     deliveries: WebhookDelivery[];

@@ -276,6 +276,14 @@ export interface Webhook extends WebhookCreateParams {
   secret?: string;
 }
 
+export interface WebhookDeliveryAttempt {
+  attemptedAt: string;
+  /** Null when nothing came back (refused, timed out). */
+  responseStatus: number | null;
+  /** Null when the endpoint answered 2xx. */
+  error: string | null;
+}
+
 export interface WebhookDelivery {
   /** evt_…, also the webhook-id header of the request. */
   id: string;
@@ -286,6 +294,8 @@ export interface WebhookDelivery {
   createdAt: string;
   lastAttemptAt: string | null;
   nextAttemptAt: string | null;
+  /** Every attempt so far, oldest first. */
+  attemptLog: WebhookDeliveryAttempt[];
 }
 
 export interface WebhookDeliveryList {

@@ -522,7 +522,10 @@ describe("webhooks", () => {
       });
       assert.ok(done, "three succeeded deliveries");
       assert.deepEqual(done.map((d) => d.id).sort(), received.map((r) => r.id).sort());
-      for (const d of done) assert.deepEqual([d.event, d.attempts, d.responseStatus], ["memory.created", 1, 204]);
+      for (const d of done) {
+        assert.deepEqual([d.event, d.attempts, d.responseStatus], ["memory.created", 1, 204]);
+        assert.deepEqual(d.attemptLog, [{ attemptedAt: d.lastAttemptAt, responseStatus: 204, error: null }]);
+      }
 
       assert.deepEqual(await client.webhooks.delete(hook.id), { id: hook.id, deleted: true });
       assert.ok(!(await client.webhooks.list()).some((w) => w.id === hook.id));

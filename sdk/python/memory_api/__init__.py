@@ -54,6 +54,7 @@ from .types import (
     UsageHistory,
     Webhook,
     WebhookDelivery,
+    WebhookDeliveryAttempt,
     WebhookDeliveryList,
 )
 

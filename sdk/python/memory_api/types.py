@@ -266,7 +266,15 @@ class Webhook(Model):
 
 
 @dataclass
+class WebhookDeliveryAttempt(Model):
+    attempted_at: Optional[str] = None
+    response_status: Optional[int] = None  # None when nothing came back (refused, timed out)
+    error: Optional[str] = None  # None when the endpoint answered 2xx
+
+
+@dataclass
 class WebhookDelivery(Model):
+    _nested = {"attempt_log": ("WebhookDeliveryAttempt", True)}
     id: Optional[str] = None  # evt_..., also the webhook-id header of the request
     event: Optional[str] = None
     status: Optional[str] = None  # pending, succeeded or failed
@@ -275,6 +283,8 @@ class WebhookDelivery(Model):
     created_at: Optional[str] = None
     last_attempt_at: Optional[str] = None
     next_attempt_at: Optional[str] = None
+    # Every attempt so far, oldest first.
+    attempt_log: List[WebhookDeliveryAttempt] = field(default_factory=list)
 
 
 @dataclass
@@ -312,5 +322,5 @@ MemoryDeleted = Deleted
 _MODELS: Dict[str, Type[Model]] = {
     cls.__name__: cls
     for cls in (Memory, MemoryEvent, JobProgress, JobError, Org, AccountKey, Period, Invoice, InvoiceLine,
-                WebhookDelivery, AuditEvent)
+                WebhookDelivery, WebhookDeliveryAttempt, AuditEvent)
 }

@@ -563,6 +563,8 @@ class WebhooksTest(unittest.TestCase):
         self.assertEqual({d.id for d in done}, {wid for wid, _ in self.receiver.bodies})
         for d in done:
             self.assertEqual((d.event, d.attempts, d.response_status), ("memory.created", 1, 204))
+            self.assertEqual([(a.response_status, a.error) for a in d.attempt_log], [(204, None)])
+            self.assertEqual(d.attempt_log[0].attempted_at, d.last_attempt_at)
 
         deleted = self.client.webhooks.delete(hook.id)
         self.assertEqual((deleted.id, deleted.deleted), (hook.id, True))
