@@ -27,6 +27,7 @@ import (
 	"memoryd/memory"
 	"memoryd/meter"
 	"memoryd/store"
+	"memoryd/webui"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=…".
@@ -179,7 +180,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Billing: bill, Log: log,
-		Stats: []api.StatsSource{engine, mtr, st}})
+		Stats: []api.StatsSource{engine, mtr, st}, Dashboard: webui.Handler()})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return err

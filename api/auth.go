@@ -69,16 +69,27 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[7:]), true
 }
 
-// authenticate resolves the request's API key to a principal, or says why not.
+// authenticate resolves the request's API key, or the dashboard's session cookie when
+// no key is sent, to a principal, or says why not.
 func (s *Server) authenticate(r *http.Request) (*principal, *Error) {
 	raw, ok := bearer(r)
 	if !ok {
+		if sess, _ := s.fromCookie(r, customerCookie); sess != nil {
+			if e := csrfOK(r, sess); e != nil {
+				return nil, e
+			}
+			return s.principalFor(sess.keyHash)
+		}
 		return nil, errInvalidKey("Missing API key: send Authorization: Bearer <key>")
 	}
 	if !wellFormedKey(raw) {
 		return nil, errInvalidKey("Malformed API key")
 	}
-	hash := s.store.HashKey(raw)
+	return s.principalFor(s.store.HashKey(raw))
+}
+
+// principalFor resolves a key by its hash, checking it is still valid now.
+func (s *Server) principalFor(hash string) (*principal, *Error) {
 	cached, ok := s.keys.get(hash)
 	if !ok {
 		gen := s.keys.generation()
@@ -262,16 +273,25 @@ func errQuota(metric string, limit, used int64) *Error {
 		map[string]any{"metric": metric, "limit": limit, "used": used})
 }
 
-// withAdmin wraps an operator handler. Without a configured admin token the operator
-// API does not exist.
+// withAdmin wraps an operator handler: the admin token, or the operator's dashboard
+// session. With neither a token nor a password configured the operator API does not exist.
 func (s *Server) withAdmin(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Admin.Token == "" {
+		if !s.operatorEnabled() {
 			fail(w, r, errNotFound("NOT_FOUND", "Route"))
 			return
 		}
-		raw, ok := bearer(r)
-		if !ok || !s.adminTokenOK(raw) {
+		if raw, ok := bearer(r); ok {
+			if !s.adminTokenOK(raw) {
+				fail(w, r, errInvalidKey("Invalid admin token"))
+				return
+			}
+		} else if sess, _ := s.fromCookie(r, operatorCookie); sess != nil {
+			if e := csrfOK(r, sess); e != nil {
+				fail(w, r, e)
+				return
+			}
+		} else {
 			fail(w, r, errInvalidKey("Invalid admin token"))
 			return
 		}

@@ -15,6 +15,8 @@ import (
 	"memoryd/memory"
 	"memoryd/meter"
 	"memoryd/store"
+
+	"golang.org/x/time/rate"
 )
 
 // Store is what the API needs of the store beyond the memory engine.
@@ -40,6 +42,7 @@ type Store interface {
 	PurgeIdempotency(ttl time.Duration) (int, error)
 
 	MemoriesStored(orgID string, mode store.Mode) (int64, error)
+	StoredBytes(orgID string) (int64, error)
 	PurgeUsageEvents(cutoff time.Time) (int, error)
 	Rollups(orgID string, mode store.Mode, gran, dim string, from, to time.Time) ([]store.RollupRow, error)
 
@@ -73,8 +76,12 @@ type Server struct {
 	audit     auditBuffer
 	handler   http.Handler
 	metrics   *metrics
-	ready     atomic.Bool // indexes loaded
-	stopping  atomic.Bool // shutdown begun
+	sessions  sessions
+	// operatorSignins limits operator password attempts.
+	operatorSignins *rate.Limiter
+	dashboard       http.Handler
+	ready           atomic.Bool // indexes loaded
+	stopping        atomic.Bool // shutdown begun
 }
 
 // SetReady marks the indexes loaded: /readyz answers 200 from now on.
@@ -95,6 +102,8 @@ type Deps struct {
 	Stats []StatsSource
 	Log   *slog.Logger
 	Now   func() time.Time
+	// Dashboard serves the web dashboard's pages (/ and /admin) and files (/ui/).
+	Dashboard http.Handler
 }
 
 // New builds the server and its routes.
@@ -105,7 +114,8 @@ func New(d Deps) *Server {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &Server{cfg: d.Config, store: d.Store, engine: d.Engine, meter: d.Meter, billing: d.Billing, log: d.Log, now: d.Now}
+	s := &Server{cfg: d.Config, store: d.Store, engine: d.Engine, meter: d.Meter, billing: d.Billing, log: d.Log, now: d.Now,
+		dashboard: d.Dashboard, operatorSignins: rate.NewLimiter(rate.Every(time.Minute/operatorSigninsPerMinute), 10)}
 	s.metrics = newMetrics(d.Stats...)
 	s.handler = s.observe(s.routes())
 	return s
@@ -154,6 +164,14 @@ func (s *Server) routes() http.Handler {
 	h("DELETE /v1/webhooks/{id}", s.withKey("admin", s.deleteWebhook))
 	h("GET /v1/webhooks/{id}/deliveries", s.withKey("admin", s.listDeliveries))
 
+	h("POST /v1/session", http.HandlerFunc(s.createSession))
+	h("GET /v1/session", http.HandlerFunc(s.getSession))
+	h("DELETE /v1/session", s.endSession(customerCookie))
+	h("POST /v1/admin/session", http.HandlerFunc(s.createOperatorSession))
+	h("GET /v1/admin/session", http.HandlerFunc(s.getOperatorSession))
+	h("DELETE /v1/admin/session", s.endSession(operatorCookie))
+	h("GET /v1/admin/analytics", s.withAdmin(s.adminAnalytics))
+
 	h("POST /v1/admin/orgs", s.withAdmin(s.adminCreateOrg))
 	h("GET /v1/admin/orgs", s.withAdmin(s.adminListOrgs))
 	h("GET /v1/admin/orgs/{org_id}", s.withAdmin(s.adminGetOrg))
@@ -189,6 +207,12 @@ func (s *Server) routes() http.Handler {
 	h("GET /openapi.json", http.HandlerFunc(s.getOpenAPI))
 	h("GET /docs", http.HandlerFunc(s.getDocs))
 	h("GET "+docsScriptPath, http.HandlerFunc(s.getDocsScript))
+
+	if s.dashboard != nil {
+		h("GET /{$}", s.dashboard)
+		h("GET /admin", s.dashboard)
+		h("GET /ui/", s.dashboard)
+	}
 
 	h("/", s.noRoute(mux))
 	return mux

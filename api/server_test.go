@@ -41,6 +41,13 @@ func newTestServer(t *testing.T, engineStore func(*store.Store) memory.Store) (*
 // enterprise plan with limits above any test's load.
 func newTestServerTB(t testing.TB, engineStore func(*store.Store) memory.Store) (*httptest.Server, string) {
 	t.Helper()
+	ts, key, _ := newConfiguredServer(t, config.Default(), engineStore)
+	return ts, key
+}
+
+// newConfiguredServer is newTestServerTB with a given config; it also returns the store.
+func newConfiguredServer(t testing.TB, cfg config.Config, engineStore func(*store.Store) memory.Store) (*httptest.Server, string, *store.Store) {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -55,11 +62,11 @@ func newTestServerTB(t testing.TB, engineStore func(*store.Store) memory.Store) 
 	if _, err := st.UpdateOrg(org.ID, func(o *store.Org) error { o.Limits.RequestsPerMinute = &high; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Deps{Config: config.Default(), Store: st, Engine: memory.New(engineStore(st), memory.Options{Log: log}),
-		Meter: meter.New(config.Default(), st, log, nil), Log: log})
+	srv := New(Deps{Config: cfg, Store: st, Engine: memory.New(engineStore(st), memory.Options{Log: log}),
+		Meter: meter.New(cfg, st, log, nil), Log: log})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return ts, key
+	return ts, key, st
 }
 
 func get(t *testing.T, url, key string) (int, map[string]any) {

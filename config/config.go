@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Config is every setting of the server. Each field's toml tag is its key in the file
@@ -39,6 +40,7 @@ type Config struct {
 	Billing    Billing         `toml:"billing"`
 	SMTP       SMTP            `toml:"smtp"`
 	Webhooks   Webhooks        `toml:"webhooks"`
+	Costs      Costs           `toml:"costs"`
 	Plans      map[string]Plan `toml:"plans"`
 	// Models prices model calls for the internal cost of each request, in USD per
 	// million tokens, keyed by model name.
@@ -272,6 +274,21 @@ type Storage struct {
 // Admin guards the operator API.
 type Admin struct {
 	Token string `toml:"token"`
+	// PasswordBcrypt is the bcrypt hash of the operator's dashboard password; the
+	// dashboard at /admin also accepts the token.
+	PasswordBcrypt string `toml:"password_bcrypt"`
+	// SessionTTL is how long a dashboard sign-in (customer or operator) lasts.
+	SessionTTL Duration `toml:"session_ttl"`
+}
+
+// Costs are the operator's costs beyond model calls, for the margin analytics.
+type Costs struct {
+	// InfrastructureMonthlyUSD is what the machines cost a month; it is allocated to orgs
+	// by their share of requests and of stored bytes.
+	InfrastructureMonthlyUSD float64 `toml:"infrastructure_monthly_usd"`
+	// RequestShare is the part of the infrastructure cost allocated by requests (0 to 1);
+	// the rest is allocated by stored bytes.
+	RequestShare float64 `toml:"request_share"`
 }
 
 // Auth tunes API keys.
@@ -350,6 +367,8 @@ func Default() Config {
 		CORS:     CORS{AllowedOrigins: []string{}, MaxAge: Duration{10 * time.Minute}},
 		Audit:    Audit{Retention: Duration{90 * 24 * time.Hour}},
 		Storage:  Storage{DataDir: "./data"},
+		Admin:    Admin{SessionTTL: Duration{12 * time.Hour}},
+		Costs:    Costs{RequestShare: 0.5},
 		Auth:     Auth{DefaultRotateGrace: Duration{time.Hour}},
 		Log:      Log{Format: "text", Level: "info"},
 		Defaults: DefaultOrg{OrgName: "default", OrgPlan: "enterprise"},
@@ -465,6 +484,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
 		return errors.New("config: admin.token must be at least 16 characters")
+	}
+	if c.Admin.PasswordBcrypt != "" {
+		if _, err := bcrypt.Cost([]byte(c.Admin.PasswordBcrypt)); err != nil {
+			return errors.New("config: admin.password_bcrypt is not a bcrypt hash (make one with htpasswd -nbBC 12 '' PASSWORD)")
+		}
+	}
+	if c.Admin.SessionTTL.Duration < time.Minute || c.Admin.SessionTTL.Duration > 30*24*time.Hour {
+		return errors.New("config: admin.session_ttl must be from 1m to 720h")
+	}
+	if c.Costs.InfrastructureMonthlyUSD < 0 || c.Costs.RequestShare < 0 || c.Costs.RequestShare > 1 {
+		return errors.New("config: costs.infrastructure_monthly_usd must not be negative and costs.request_share must be from 0 to 1")
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -282,3 +282,19 @@ func (s *Store) MemoriesStored(orgID string, mode Mode) (int64, error) {
 	})
 	return n, err
 }
+
+// StoredBytes returns the bytes of the file's pages in use for the org's data, both
+// modes: what the operator's storage cost is allocated by.
+func (s *Store) StoredBytes(orgID string) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		t, err := tenant(tx, orgID)
+		if err != nil {
+			return err
+		}
+		st := t.Stats() // LeafInuse already counts inline buckets
+		n = int64(st.LeafInuse + st.BranchInuse)
+		return nil
+	})
+	return n, err
+}
