@@ -283,17 +283,41 @@ func (s *Store) MemoriesStored(orgID string, mode Mode) (int64, error) {
 	return n, err
 }
 
-// StoredBytes returns the bytes of the file's pages in use for the org's data, both
-// modes: what the operator's storage cost is allocated by.
+// StoredBytes returns the bytes of the org's memory data as stored (memories, their
+// history and vectors, both modes, keys and values as written, so sealed when encryption
+// is on): what the operator's storage cost is allocated by. Logs (usage events, audit)
+// are left out; they are the operator's overhead, and they change with every request.
 func (s *Store) StoredBytes(orgID string) (int64, error) {
 	var n int64
+	var sum func(b *bolt.Bucket) error
+	sum = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			n += int64(len(k) + len(v))
+			if v == nil {
+				if nested := b.Bucket(k); nested != nil {
+					return sum(nested)
+				}
+			}
+			return nil
+		})
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		t, err := tenant(tx, orgID)
-		if err != nil {
+		if _, err := tenant(tx, orgID); err != nil {
 			return err
 		}
-		st := t.Stats() // LeafInuse already counts inline buckets
-		n = int64(st.LeafInuse + st.BranchInuse)
+		for _, mode := range []Mode{ModeLive, ModeTest} {
+			mb, err := modeBucket(tx, orgID, mode)
+			if err != nil {
+				continue
+			}
+			for _, name := range [][]byte{bucketMemories, bucketHistory, bucketVectors} {
+				if b := mb.Bucket(name); b != nil {
+					if err := sum(b); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		return nil
 	})
 	return n, err
