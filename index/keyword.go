@@ -31,10 +31,12 @@ type Keyword struct {
 	scores   sync.Pool
 }
 
-// posting is one document's frequency of one term.
+// posting is one document's frequency of one term, with the document's length, so
+// scoring a posting reads nothing else.
 type posting struct {
-	slot uint32
-	freq uint32
+	slot   uint32
+	freq   uint32
+	length uint32
 }
 
 // NewKeyword returns an empty keyword index.
@@ -63,7 +65,7 @@ func (k *Keyword) Add(id, text string) error {
 	distinct := make([]string, 0, len(freq))
 	for term, f := range freq {
 		distinct = append(distinct, term)
-		k.postings[term] = append(k.postings[term], posting{slot: slot, freq: f})
+		k.postings[term] = append(k.postings[term], posting{slot: slot, freq: f, length: uint32(len(tokens))})
 		k.docFreq[term]++
 	}
 	k.slots[id] = slot
@@ -133,7 +135,8 @@ func (k *Keyword) compactIfNeeded() {
 		kept := list[:0]
 		for _, p := range list {
 			if k.ids[p.slot] != "" {
-				kept = append(kept, posting{slot: renumber[p.slot], freq: p.freq})
+				p.slot = renumber[p.slot]
+				kept = append(kept, p)
 			}
 		}
 		if len(kept) == 0 {
@@ -182,12 +185,12 @@ func (k *Keyword) Search(query string, limit int, filter func(id string) bool) [
 			continue
 		}
 		idf := math.Log(1 + (float64(docs)-float64(df)+0.5)/(float64(df)+0.5))
+		// Deleted documents' postings are scored too (until compaction drops
+		// them) and skipped below: cheaper than a check per posting.
+		lenScale := bm25K1 * bm25B / avgLen
 		for _, p := range k.postings[term] {
-			if k.ids[p.slot] == "" {
-				continue
-			}
 			tf := float64(p.freq)
-			norm := bm25K1 * (1 - bm25B + bm25B*float64(k.lengths[p.slot])/avgLen)
+			norm := bm25K1*(1-bm25B) + lenScale*float64(p.length)
 			acc.add(p.slot, idf*tf*(bm25K1+1)/(tf+norm))
 		}
 	}
@@ -197,7 +200,7 @@ func (k *Keyword) Search(query string, limit int, filter func(id string) bool) [
 		// Scores are kept as negative distances so the same bounded heap
 		// that ranks vectors ranks documents.
 		c := candidate{dist: float32(-acc.score[slot]), slot: slot}
-		if len(best) == limit && c.dist >= best[0].dist {
+		if len(best) == limit && c.dist >= best[0].dist || k.ids[slot] == "" {
 			continue
 		}
 		if filter != nil && !filter(k.ids[slot]) {
