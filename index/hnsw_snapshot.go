@@ -121,6 +121,7 @@ func readHNSWBody(sr *snapshotReader, size int64) (*HNSW, error) {
 		}
 	}
 	g.vectors = make([]float32, slots*dim)
+	adviseHugePages(g.vectors)
 	sr.floats(g.vectors)
 	g.layer0 = make([]uint32, slots*(g.m0+1))
 	sr.words(g.layer0)

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package index
+
+// adviseHugePages is a Linux feature; elsewhere the system decides alone.
+func adviseHugePages([]float32) {}
