@@ -86,6 +86,11 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 		d := ti.docs[id]
 		return d != nil && q.admits(d, now)
 	}
+	if q.unconstrained() && ti.expiring == 0 {
+		// Every indexed memory is admitted: a memory deleted while the search runs
+		// is dropped by fetch, which reads the store.
+		filter = nil
+	}
 	var vres, kres []index.Result
 	if ids, ok := ti.scopedCandidates(q.Scope); ok {
 		admitted := ids[:0]
@@ -156,6 +161,12 @@ func (ti *tenantIndex) keywordAmong(query string, limit int, ids []string) []ind
 		out = out[:limit]
 	}
 	return out
+}
+
+// unconstrained reports whether q has neither scope nor filters.
+func (q *Query) unconstrained() bool {
+	return q.Scope == (store.Scope{}) && len(q.MetadataEq) == 0 && len(q.MetadataIn) == 0 &&
+		q.CreatedAfter == nil && q.CreatedBefore == nil
 }
 
 // admits reports whether a memory passes the query's scope and filters.
@@ -237,22 +248,20 @@ func roundScore(f float32) float32 {
 	return float32(math.Round(float64(f)*10000) / 10000)
 }
 
-// fetch reads ranked ids from the store, dropping any deleted or expired since the
-// search, until max memories are found.
+// fetch reads ranked ids from the store in one transaction, dropping any deleted or
+// expired since the search, until max memories are found.
 func (e *Engine) fetch(t Tenant, ids []string, rel []float32, max int) ([]Hit, error) {
-	hits := make([]Hit, 0, min(max, len(ids)))
-	for i, id := range ids {
-		if len(hits) == max {
-			break
+	mems, err := e.store.GetMemories(t.OrgID, t.Mode, ids, max)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	hits := make([]Hit, len(mems))
+	next := 0 // mems come in the order of ids, some skipped
+	for i, m := range mems {
+		for ids[next] != m.ID {
+			next++
 		}
-		m, err := e.store.GetMemory(t.OrgID, t.Mode, id)
-		if err != nil {
-			if mapErr(err) == ErrNotFound {
-				continue
-			}
-			return nil, err
-		}
-		hits = append(hits, Hit{Memory: m, Relevance: rel[i]})
+		hits[i] = Hit{Memory: m, Relevance: rel[next]}
 	}
 	return hits, nil
 }
@@ -261,13 +270,17 @@ func (e *Engine) fetch(t Tenant, ids []string, rel []float32, max int) ([]Hit, e
 // memory deleted or expired since (the cache key changes on every write, but expiry
 // needs no write). The cache keeps ids only: memory texts stay in the store.
 func (e *Engine) reload(t Tenant, ranked []scored) ([]Hit, bool) {
-	out := make([]Hit, 0, len(ranked))
-	for _, r := range ranked {
-		m, err := e.store.GetMemory(t.OrgID, t.Mode, r.id)
-		if err != nil {
-			return nil, false
-		}
-		out = append(out, Hit{Memory: m, Relevance: r.score})
+	ids := make([]string, len(ranked))
+	for i, r := range ranked {
+		ids[i] = r.id
+	}
+	mems, err := e.store.GetMemories(t.OrgID, t.Mode, ids, len(ids))
+	if err != nil || len(mems) != len(ranked) {
+		return nil, false
+	}
+	out := make([]Hit, len(mems))
+	for i, m := range mems {
+		out[i] = Hit{Memory: m, Relevance: ranked[i].score}
 	}
 	return out, true
 }

@@ -21,9 +21,12 @@ type tenantIndex struct {
 	kw      *index.Keyword
 	stats   *llm.TermStats // nil unless the embedder is the local one
 	docs    map[string]*doc
-	deleted map[string]struct{}      // ids removed in this process: a late update must not revive them
-	stale   int                      // memories whose stored vector came from another model
-	recent  map[store.Scope][]string // the last texts written in each scope, newest last
+	deleted map[string]struct{} // ids removed in this process: a late update must not revive them
+	stale   int                 // memories whose stored vector came from another model
+	// expiring counts the docs with an expiry time: while it is 0, a query without
+	// scope or filters admits every indexed memory and searches run unfiltered.
+	expiring int
+	recent   map[store.Scope][]string // the last texts written in each scope, newest last
 	// Memory ids by user_id, agent_id and session_id: a scoped query scores its few
 	// candidates directly instead of filtering the whole tenant.
 	byUser, byAgent, bySession map[string]map[string]struct{}
@@ -127,7 +130,7 @@ func (e *Engine) loadTenant(t Tenant, ti *tenantIndex) error {
 	_, err = e.store.ScanIndexed(t.OrgID, t.Mode, func(m *store.Memory, vmodel string, vec []float32) error {
 		d := docOf(m)
 		d.context = ti.note(scopeOf(m), m.Text)
-		ti.docs[m.ID] = d
+		ti.setDoc(m.ID, d)
 		ti.indexScope(m.ID, d, true)
 		if err := ti.kw.Add(m.ID, d.keywordText()); err != nil {
 			return err
@@ -188,7 +191,7 @@ func (ti *tenantIndex) putMany(mems []store.Memory) {
 			d.context = ti.note(scopeOf(m), m.Text)
 			ti.indexScope(m.ID, d, true)
 		}
-		ti.docs[m.ID] = d
+		ti.setDoc(m.ID, d)
 		_ = ti.kw.Add(m.ID, d.keywordText())
 		if ti.stats != nil {
 			ti.stats.Add(m.Text)
@@ -239,7 +242,7 @@ func (ti *tenantIndex) remove(id string) {
 			ti.stats.Remove(old.text)
 		}
 		ti.indexScope(id, old, false)
-		delete(ti.docs, id)
+		ti.setDoc(id, nil)
 	}
 	ti.kw.Delete(id)
 	ti.gen++
@@ -266,6 +269,22 @@ func (ti *tenantIndex) setVector(id string, vec []float32) {
 		ti.stale--
 	}
 	ti.gen++
+}
+
+// setDoc stores d as id's doc, or forgets id when d is nil, keeping the count of
+// expiring docs; the caller holds mu.
+func (ti *tenantIndex) setDoc(id string, d *doc) {
+	if old := ti.docs[id]; old != nil && old.expiresAt != nil {
+		ti.expiring--
+	}
+	if d == nil {
+		delete(ti.docs, id)
+		return
+	}
+	if d.expiresAt != nil {
+		ti.expiring++
+	}
+	ti.docs[id] = d
 }
 
 // indexScope adds id to (or removes it from) the sets of its doc's scope values; the
