@@ -1,8 +1,8 @@
-// The SDK against a scripted stub server: retries, casing, and the exact wire format of
-// each call (method, path, body, query string), which a real server would accept in more
-// than one form, plus answers the real server cannot be made to give (a model's answer,
-// a job seen while still running). server.test.js runs the same calls against the real
-// binary; batch extraction is only here until the server serves it (issue 6).
+// The SDK against a scripted stub server: backoff and retries of failures a real server
+// cannot be made to produce on demand (5xx, dropped connections, a proxy's HTML page),
+// casing, and the exact wire format of calls (method, path, body, query string) that a
+// real server would accept in more than one form. server.test.js runs every call against
+// the real binary.
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";

@@ -1,7 +1,7 @@
-"""The SDK against a scripted stub server: retries, and the exact wire format of each
-call (method, path, body, query string), which a real server would accept in more than
-one form. test_server.py runs the same calls against the real binary; batch extraction
-is only here until the server serves it (issue 6).
+"""The SDK against a scripted stub server: backoff and retries of failures a real server
+cannot be made to produce on demand (5xx, dropped connections, a proxy's HTML page), and
+the exact wire format of calls (method, path, body, query string) that a real server
+would accept in more than one form. test_server.py runs every call against the binary.
 """
 
 import json
