@@ -123,16 +123,18 @@ func TestStripeInvoiceSyncAndEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 50,900 API calls in October: 900 over the Starter plan's 50,000.
+	// 1,000 API calls in October: 900 over the 100 included here.
 	var evs []store.UsageEvent
 	oct := time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC)
-	for i := range 50_900 {
+	for i := range 1_000 {
 		evs = append(evs, store.UsageEvent{OrgID: org.ID, Mode: store.ModeLive, At: oct.Add(time.Duration(i) * time.Second)})
 	}
 	if err := st.RecordUsage(evs); err != nil {
 		t.Fatal(err)
 	}
-	svc := New(stripeConfig(mock), st, nil, Options{Now: clock})
+	cfg := stripeConfig(mock)
+	cfg.Plans["starter"].Monthly["api_calls"] = 100
+	svc := New(cfg, st, nil, Options{Now: clock})
 	hook, err := svc.CreateWebhook(org.ID, "http://127.0.0.1:1/unused", []string{EventInvoiceCreated, EventPaymentFailed})
 	if err != nil {
 		t.Fatal(err)
