@@ -22,19 +22,26 @@ func stripeConfig(mock *stripetest.Mock) config.Config {
 	return cfg
 }
 
+// withStripe starts stripe-mock and a store at the fixed time now holding one Starter
+// org.
+func withStripe(t *testing.T, now time.Time, orgName string) (*stripetest.Mock, *store.Store, store.Org, func() time.Time) {
+	mock := stripetest.Start(t)
+	clock := func() time.Time { return now }
+	st := openStore(t, clock)
+	org, _, _, err := st.CreateOrgWithAdminKey(orgName, "starter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mock, st, org, clock
+}
+
 // Each org's usage goes to Stripe's meters as one event per metric and hour, named by
 // an identifier of org, metric and hour. A sync that fails half-way is repeated with
 // the same identifiers (Stripe counts an identifier once), and a sync after a whole
 // one sends nothing again.
 func TestStripeMeterEventsOncePerOrgMetricHour(t *testing.T) {
-	mock := stripetest.Start(t)
 	now := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	st := openStore(t, clock)
-	org, _, _, err := st.CreateOrgWithAdminKey("Metered", "starter")
-	if err != nil {
-		t.Fatal(err)
-	}
+	mock, st, org, clock := withStripe(t, now, "Metered")
 	h10 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	h11 := h10.Add(time.Hour)
 	var evs []store.UsageEvent
@@ -115,14 +122,8 @@ func signedEvent(t *testing.T, secret, id, typ string, inv store.Invoice, at tim
 // Closing a month with Stripe on sends the invoice there with memoryd's lines in cents
 // and finalizes it; Stripe's events then announce it, mark it paid, and apply once.
 func TestStripeInvoiceSyncAndEvents(t *testing.T) {
-	mock := stripetest.Start(t)
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	st := openStore(t, clock)
-	org, _, _, err := st.CreateOrgWithAdminKey("Invoiced", "starter")
-	if err != nil {
-		t.Fatal(err)
-	}
+	mock, st, org, clock := withStripe(t, now, "Invoiced")
 	// 1,000 API calls in October: 900 over the 100 included here.
 	var evs []store.UsageEvent
 	oct := time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC)
