@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"memoryd/memory"
+	"memoryd/meter"
 	"memoryd/store"
 )
 
@@ -61,6 +62,7 @@ func (s *Server) batchExtract(w http.ResponseWriter, r *http.Request) error {
 		return e
 	}
 	p := caller(r)
+	req.MaxStored = meter.HardCap(s.cfg, p.org, "memories_stored")
 	j, err := s.engine.SubmitExtract(p.tenant(), p.key.ID, req)
 	if err != nil {
 		return err

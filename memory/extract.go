@@ -28,6 +28,9 @@ type ExtractRequest struct {
 	Metadata  json.RawMessage  `json:"metadata,omitempty"`
 	// At is when the request came: the time of messages that carry none.
 	At time.Time `json:"at"`
+	// MaxStored caps the tenant's stored memories (0: no cap); a fact whose ADD would
+	// pass it fails the job with QUOTA_EXCEEDED and is not applied.
+	MaxStored int64 `json:"max_stored,omitempty"`
 }
 
 func (r *ExtractRequest) scope() store.Scope {
@@ -216,7 +219,7 @@ func (e *Engine) extractStep(ctx context.Context, t Tenant, ti *tenantIndex, j *
 		return err
 	}
 	now := e.now().UTC()
-	step := store.JobStep{Change: store.Change{At: now, Source: "extract", JobID: j.ID}}
+	step := store.JobStep{Change: store.Change{At: now, Source: "extract", JobID: j.ID, MaxStored: req.MaxStored}}
 	if d.event == "ADD" || d.event == "UPDATE" {
 		vecs, u, err := e.embed(ctx, []string{d.text})
 		if err != nil {
@@ -245,6 +248,8 @@ func (e *Engine) extractStep(ctx context.Context, t Tenant, ti *tenantIndex, j *
 	if d.event == "NOOP" {
 		ev.MemoryID, ev.Text = d.target.ID, d.target.Text
 	}
+	// The job's progress and state move with the step's commit, or not at all.
+	before, events := *j, len(st.Events)
 	st.Events = append(st.Events, ev)
 	if ev.Event == "FAILED" {
 		j.Failed++
@@ -253,6 +258,13 @@ func (e *Engine) extractStep(ctx context.Context, t Tenant, ti *tenantIndex, j *
 	}
 	j.State, _ = json.Marshal(st)
 	updated, err := e.store.ApplyJobStep(*j, step)
+	if err != nil {
+		*j, st.Events = before, st.Events[:events]
+	}
+	if errors.Is(err, store.ErrQuotaStored) {
+		return &jobFailure{code: "QUOTA_EXCEEDED", err: err,
+			message: "The plan's memories_stored quota is used up: the facts from this one on were not applied"}
+	}
 	if err != nil {
 		return mapErr(err)
 	}

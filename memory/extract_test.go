@@ -315,3 +315,24 @@ func TestExtractCancel(t *testing.T) {
 func showJob(j store.Job) string {
 	return fmt.Sprintf("%s status=%s total=%d done=%d failed=%d error=%s/%s result=%s", j.ID, j.Status, j.Total, j.Done, j.Failed, j.ErrCode, j.ErrMessage, j.Result)
 }
+
+// A plan's cap on stored memories stops the job at the first ADD past it, visibly;
+// what came before stays applied.
+func TestExtractStopsAtStoredQuota(t *testing.T) {
+	e, tn, _ := newJobEngine(t, nil)
+	seed(t, e, tn, "I keep bees.")
+	j, err := e.SubmitExtract(tn, "key_test", ExtractRequest{UserID: "u1", At: time.Now(), MaxStored: 2, Messages: []ExtractMessage{
+		{Role: "user", Content: "I keep bees. I speak Welsh. I own a tandem bicycle. I bake sourdough bread."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = waitJob(t, e, tn, j.ID)
+	res := jobResult(t, j)
+	if j.Status != "failed" || j.ErrCode != "QUOTA_EXCEEDED" || j.Done != 2 || len(res.Events) != 2 ||
+		res.Events[0].Event != "NOOP" || res.Events[1].Event != "ADD" {
+		t.Fatalf("job = %s", showJob(j))
+	}
+	if n := len(texts(t, e, tn, "u1")); n != 2 {
+		t.Fatalf("%d memories stored under a cap of 2", n)
+	}
+}

@@ -47,6 +47,9 @@ func (s *Store) ApplyJobStep(j Job, step JobStep) ([]Memory, error) {
 			return err
 		}
 		ch := step.Change
+		if ch.MaxStored > 0 && len(step.Create) > 0 && storedCount(mb)+int64(len(step.Create)-len(step.Delete)) > ch.MaxStored {
+			return ErrQuotaStored
+		}
 		mems, hist := mb.Bucket(bucketMemories), mb.Bucket(bucketHistory)
 		for i := range step.Create {
 			m := &step.Create[i]
