@@ -8,10 +8,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -203,6 +209,99 @@ func TestEveryOperationHasExamples(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// Every route the server registers is a documented operation, and every documented
+// operation is registered: read from the h("METHOD /path", …) calls of api/server.go,
+// so a call no end-to-end test exercises cannot go undocumented either.
+func TestEveryRouteIsDocumented(t *testing.T) {
+	file, err := parser.ParseFile(token.NewFileSet(), "api/server.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The package's string constants, for patterns built from them.
+	consts := map[string]string{}
+	sources, _ := filepath.Glob("api/*.go")
+	for _, name := range sources {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if vs, ok := n.(*ast.ValueSpec); ok {
+				for i, name := range vs.Names {
+					if i < len(vs.Values) {
+						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							consts[name.Name], _ = strconv.Unquote(lit.Value)
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	var eval func(ast.Expr) (string, bool)
+	eval = func(e ast.Expr) (string, bool) {
+		switch e := e.(type) {
+		case *ast.BasicLit:
+			s, err := strconv.Unquote(e.Value)
+			return s, err == nil
+		case *ast.Ident:
+			s, ok := consts[e.Name]
+			return s, ok
+		case *ast.BinaryExpr:
+			a, ok1 := eval(e.X)
+			b, ok2 := eval(e.Y)
+			return a + b, ok1 && ok2 && e.Op == token.ADD
+		}
+		return "", false
+	}
+	param := regexp.MustCompile(`\{[^}]*\}`)
+	served := map[string]bool{}
+	ast.Inspect(file, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		if fn, ok := call.Fun.(*ast.Ident); !ok || fn.Name != "h" || len(call.Args) != 2 {
+			return true
+		}
+		pattern, ok := eval(call.Args[0])
+		if !ok {
+			t.Errorf("api/server.go: a route pattern this test cannot read: %#v", call.Args[0])
+			return true
+		}
+		// Not operations: the 404/405 envelope for every other path, the reference page's
+		// script, and trees of static files (a pattern ending in "/", e.g. the dashboard's).
+		if pattern == "/" || pattern == "GET "+consts["docsScriptPath"] || strings.HasSuffix(pattern, "/") {
+			return true
+		}
+		pattern = strings.TrimSuffix(pattern, "{$}") // "GET /{$}" is exactly "GET /"
+		served[param.ReplaceAllString(pattern, "{}")] = true
+		return true
+	})
+	if len(served) < 30 {
+		t.Fatalf("read only %d routes from api/server.go", len(served))
+	}
+	documented := map[string]bool{}
+	for path, item := range openapiContract.doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+param.ReplaceAllString(path, "{}")] = true
+		}
+	}
+	for r := range served {
+		if !documented[r] {
+			t.Errorf("%s is served but not in api/openapi.yaml", r)
+		}
+	}
+	for r := range documented {
+		if !served[r] {
+			t.Errorf("%s is in api/openapi.yaml but not served", r)
 		}
 	}
 }
