@@ -178,6 +178,12 @@ func TestExtractAnswerAndRerankWithModelE2E(t *testing.T) {
 	_, key := s.newOrg(t, "model", "pro")
 	s.createMemory(t, key, map[string]any{"text": "User lives in Leeds", "user_id": "u7"})
 
+	rc := newReceiver(t, 0)
+	var hook webhookCreated
+	s.ok(t, 201, req{method: "POST", path: "/v1/webhooks", key: key,
+		body: map[string]any{"url": rc.URL, "events": []string{"memory.created", "memory.updated"}}}, &hook)
+	rc.setSecret(hook.Secret)
+
 	job := s.extract(t, key, map[string]any{"user_id": "u7", "messages": []any{
 		map[string]any{"role": "user", "content": "We moved to Bristol last month, with our dog Biscuit."}}})
 	j := s.waitJob(t, key, job.ID, nil)
@@ -186,6 +192,18 @@ func TestExtractAnswerAndRerankWithModelE2E(t *testing.T) {
 	}
 	if got := s.userTexts(t, key, "u7"); !slices.Equal(got, []string{"User has a dog named Biscuit", "User lives in Bristol"}) {
 		t.Fatalf("memories = %q", got)
+	}
+	// The job's changes reach webhooks as the API's do.
+	rc.waitHits(t, 2)
+	hits, bad := rc.snapshot()
+	var events []string
+	for _, h := range hits {
+		data, _ := h.body["data"].(map[string]any)
+		events = append(events, h.event+" "+data["text"].(string))
+	}
+	slices.Sort(events)
+	if bad != 0 || !slices.Equal(events, []string{"memory.created User has a dog named Biscuit", "memory.updated User lives in Bristol"}) {
+		t.Fatalf("webhooks: %q (%d badly signed)", events, bad)
 	}
 
 	var ans struct {

@@ -172,14 +172,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	mtr := meter.New(cfg, st, log, nil)
+	// Jobs run only after srv is set (RunJobs starts below), so their memory events
+	// find it.
+	var srv *api.Server
 	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
-		IndexDir: indexDir, Chat: chat, Workers: cfg.Jobs.Workers,
+		OnMemoryEvent: func(t memory.Tenant, event string, m store.Memory) { srv.EmitMemoryEvent(t, event, m) },
+		IndexDir:      indexDir, Chat: chat, Workers: cfg.Jobs.Workers,
 		OnUsage: func(ev store.UsageEvent) { mtr.Record(ev, false) }})
 	bill := billing.New(cfg, st, mtr, billing.Options{Log: log})
 	if err := bill.LoadWebhooks(); err != nil {
 		return err
 	}
-	srv := api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Billing: bill, Log: log,
+	srv = api.New(api.Deps{Config: cfg, Store: st, Engine: engine, Meter: mtr, Billing: bill, Log: log,
 		Stats: []api.StatsSource{engine, mtr, st}, Dashboard: webui.Handler()})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {

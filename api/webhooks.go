@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"memoryd/billing"
+	"memoryd/memory"
 	"memoryd/store"
 )
 
@@ -172,6 +173,19 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	}
 	respond(w, r, http.StatusOK, map[string]any{"deliveries": out, "next_cursor": encodeCursor(next)})
 	return nil
+}
+
+// EmitMemoryEvent sends a memory event of a background job (extraction) to the
+// org's subscribed endpoints, as emit does for requests.
+func (s *Server) EmitMemoryEvent(t memory.Tenant, event string, m store.Memory) {
+	if s.billing == nil || t.Mode != store.ModeLive || !s.billing.Subscribed(t.OrgID, event) {
+		return
+	}
+	if event == "memory.deleted" {
+		s.billing.Emit(t.OrgID, event, map[string]any{"id": m.ID, "deleted": true})
+		return
+	}
+	s.billing.Emit(t.OrgID, event, viewMemory(m))
 }
 
 // emit sends a memory event to the org's subscribed endpoints after a committed write.

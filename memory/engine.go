@@ -61,6 +61,7 @@ type Engine struct {
 	cache     *responseCache
 	jobs      jobQueue
 	chat      *llm.Chat // nil: no language model
+	onMemory  func(Tenant, string, store.Memory)
 	onUsage   func(store.UsageEvent)
 	indexDir  string
 	crossover int
@@ -78,6 +79,9 @@ type Options struct {
 	OnUsage func(store.UsageEvent)
 	// IndexDir holds vector index snapshots; empty: none are kept.
 	IndexDir string
+	// OnMemoryEvent receives each memory a job created, updated or deleted, after its
+	// commit ("memory.created", "memory.updated", "memory.deleted"), for webhooks.
+	OnMemoryEvent func(t Tenant, event string, m store.Memory)
 	// Chat is the language model of extraction, answers and re-ranking; nil: none.
 	Chat *llm.Chat
 	// Workers is how many jobs run at once (default 2).
@@ -108,7 +112,7 @@ func New(st Store, opt Options) *Engine {
 		opt.CacheEntries = 4096
 	}
 	e := &Engine{store: st, embedder: opt.Embedder, log: opt.Log, now: opt.Now, cache: newResponseCache(opt.CacheEntries),
-		jobs: jobQueue{ch: make(chan store.Job, 1024), workers: max(1, opt.Workers)}, chat: opt.Chat, onUsage: opt.OnUsage, indexDir: opt.IndexDir, crossover: opt.Crossover}
+		jobs: jobQueue{ch: make(chan store.Job, 1024), workers: max(1, opt.Workers)}, chat: opt.Chat, onMemory: opt.OnMemoryEvent, onUsage: opt.OnUsage, indexDir: opt.IndexDir, crossover: opt.Crossover}
 	// Queries use the local embedder's corpus-weighted form, under any cache wrapper.
 	inner := opt.Embedder
 	for {

@@ -273,6 +273,17 @@ func (e *Engine) extractStep(ctx context.Context, t Tenant, ti *tenantIndex, j *
 	for _, id := range step.Delete {
 		ti.remove(id)
 	}
+	if e.onMemory != nil {
+		for _, m := range step.Create {
+			e.onMemory(t, "memory.created", m)
+		}
+		for _, m := range updated {
+			e.onMemory(t, "memory.updated", m)
+		}
+		if d.event == "DELETE" {
+			e.onMemory(t, "memory.deleted", *d.target)
+		}
+	}
 	e.meterJob(j, began, usage, embUsage, embedded, len(step.Create)+len(step.Update)+len(step.Delete))
 	return nil
 }
