@@ -27,11 +27,11 @@ func TestStripeFlow(t *testing.T) {
 	org, key := s.newOrg(t, "Starter Co", "starter")
 	s.stop()
 
-	// Last month's usage, recorded in its last two hours while the server is down
+	// Last month's usage, recorded in two of its last hours while the server is down
 	// (Stripe takes meter events up to 35 days old): 62,345 API calls, 3,456,789 tokens.
 	now := time.Now().UTC()
 	thisMonth := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	h1, h2 := thisMonth.Add(-2*time.Hour), thisMonth.Add(-time.Hour)
+	h1, h2 := thisMonth.Add(-3*time.Hour), thisMonth.Add(-2*time.Hour) // both sent by now, even a minute into the month
 	const calls, callsInH1 = 62_345, 40_000
 	st, err := store.Open(s.data, store.Options{})
 	if err != nil {

@@ -150,10 +150,14 @@ func (s *Service) SyncStripe(ctx context.Context) error {
 			return err
 		}
 		for _, inv := range invs {
-			if inv.Status == StatusDraft {
-				_, err := s.syncInvoice(ctx, inv)
-				keep(err)
+			if inv.Status != StatusDraft {
+				continue
 			}
+			_, err := s.syncInvoice(ctx, inv)
+			if errors.Is(err, store.ErrOrgNotFound) {
+				continue // deleted before it had a Stripe customer: the invoice stays here
+			}
+			keep(err)
 		}
 	}
 	return first

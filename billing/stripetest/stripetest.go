@@ -8,6 +8,7 @@ package stripetest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -146,6 +147,7 @@ func Start(t testing.TB) *Mock {
 	}
 	target := &url.URL{Scheme: "http", Host: m.HTTPAddr}
 	waitReady(t, target.String())
+	waitReady(t, "https://"+m.HTTPSAddr) // its own self-signed certificate
 
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -187,6 +189,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// readyClient accepts stripe-mock's self-signed certificate, for the readiness check only.
+var readyClient = &http.Client{Timeout: 5 * time.Second,
+	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
 // waitReady polls stripe-mock until it answers an authenticated list call.
 func waitReady(t testing.TB, base string) {
 	t.Helper()
@@ -194,7 +200,7 @@ func waitReady(t testing.TB, base string) {
 	for {
 		req, _ := http.NewRequest(http.MethodGet, base+"/v1/customers", nil)
 		req.Header.Set("Authorization", "Bearer sk_test_123")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := readyClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
