@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -197,6 +198,11 @@ type decision struct {
 // extractStep decides one fact against the most similar memories of the scope and
 // commits the decision's writes with the job's progress.
 func (e *Engine) extractStep(ctx context.Context, t Tenant, ti *tenantIndex, j *store.Job, req *ExtractRequest, st *extractState, f Fact) error {
+	h := fnv.New32a()
+	h.Write([]byte(t.OrgID + "\x00" + string(t.Mode) + "\x00" + req.UserID + "\x00" + req.AgentID + "\x00" + req.SessionID))
+	mu := &e.jobs.scopes[h.Sum32()%uint32(len(e.jobs.scopes))]
+	mu.Lock()
+	defer mu.Unlock()
 	began := time.Now()
 	cands, embUsage, embedded, err := e.similar(ctx, t, req.scope(), f.Text, 5)
 	if err != nil {

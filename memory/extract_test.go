@@ -336,3 +336,32 @@ func TestExtractStopsAtStoredQuota(t *testing.T) {
 		t.Fatalf("%d memories stored under a cap of 2", n)
 	}
 }
+
+// Two jobs telling the same new fact about one user at once add it once: steps of
+// jobs writing to one scope take turns, so the second sees the first's memory.
+func TestExtractConcurrentJobsAddOnce(t *testing.T) {
+	s := fixedScript([]string{"User likes oolong tea"}, map[string][3]string{"User likes oolong tea": {"ADD", "", "User likes oolong tea"}})
+	s.Override = func(n int, req chattest.Request) (chattest.Reply, bool) {
+		if req.Model != scriptedmodel.Update {
+			return chattest.Reply{}, false
+		}
+		rep := s.Reply(req)
+		rep.Delay = 150 * time.Millisecond // both jobs would decide before either commits
+		return rep, true
+	}
+	e, tn, _, _ := newScriptedEngine(t, s)
+	seed(t, e, tn, "User drinks coffee")
+	a, b := submit(t, e, tn, "I like oolong tea."), submit(t, e, tn, "Oolong tea is my favourite, I like it.")
+	ja, jb := waitJob(t, e, tn, a.ID), waitJob(t, e, tn, b.ID)
+	if ja.Status != "succeeded" || jb.Status != "succeeded" {
+		t.Fatalf("jobs: %s; %s", showJob(ja), showJob(jb))
+	}
+	events := []string{jobResult(t, ja).Events[0].Event, jobResult(t, jb).Events[0].Event}
+	slices.Sort(events)
+	if !slices.Equal(events, []string{"ADD", "NOOP"}) {
+		t.Fatalf("events = %q", events)
+	}
+	if got := texts(t, e, tn, "u1"); len(got) != 2 {
+		t.Fatalf("memories = %q", got)
+	}
+}

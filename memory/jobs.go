@@ -24,6 +24,9 @@ type jobQueue struct {
 	ch      chan store.Job
 	workers int
 	running sync.Map // job id → context.CancelFunc of a job being run
+	// scopes serialise the steps of extraction jobs writing to one scope (striped by
+	// a hash of tenant and scope), so two jobs never both add the same new fact.
+	scopes [64]sync.Mutex
 }
 
 // SubmitEmbeddings queues a job that re-embeds the given memories (all of the
