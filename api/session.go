@@ -142,19 +142,27 @@ func callerView(p *principal) map[string]any {
 	}
 }
 
+// readJSON reads a session call's body into v, or answers why it cannot.
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) (*http.Request, bool) {
+	r, e := s.readBody(w, r)
+	if e == nil {
+		e = decodeStrict(body(r), v)
+	}
+	if e != nil {
+		fail(w, r, e)
+		return r, false
+	}
+	return r, true
+}
+
 // createSession signs a browser in with an API key. The call itself is not metered:
 // it does no work for the org beyond checking the key.
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
-	r, e := s.readBody(w, r)
-	if e != nil {
-		fail(w, r, e)
-		return
-	}
 	var b struct {
 		APIKey *string `json:"api_key"`
 	}
-	if e := decodeStrict(body(r), &b); e != nil {
-		fail(w, r, e)
+	r, ok := s.readJSON(w, r, &b)
+	if !ok {
 		return
 	}
 	if b.APIKey == nil || *b.APIKey == "" {
@@ -245,34 +253,29 @@ func (s *Server) createOperatorSession(w http.ResponseWriter, r *http.Request) {
 			map[string]any{"retry_after": retry, "limit": operatorSigninsPerMinute, "window": "minute"}))
 		return
 	}
-	r, e := s.readBody(w, r)
-	if e != nil {
-		fail(w, r, e)
-		return
-	}
 	var b struct {
 		Password *string `json:"password"`
 		Token    *string `json:"token"`
 	}
-	if e := decodeStrict(body(r), &b); e != nil {
-		fail(w, r, e)
+	r, ok := s.readJSON(w, r, &b)
+	if !ok {
 		return
 	}
-	ok := false
+	match := false
 	switch {
 	case b.Password != nil && b.Token != nil:
 		fail(w, r, invalid("token", "Send password or token, not both"))
 		return
 	case b.Password != nil:
-		ok = s.cfg.Admin.PasswordBcrypt != "" &&
+		match = s.cfg.Admin.PasswordBcrypt != "" &&
 			bcrypt.CompareHashAndPassword([]byte(s.cfg.Admin.PasswordBcrypt), []byte(*b.Password)) == nil
 	case b.Token != nil:
-		ok = s.adminTokenOK(*b.Token)
+		match = s.adminTokenOK(*b.Token)
 	default:
 		fail(w, r, invalid("password", "password (or token) is required"))
 		return
 	}
-	if !ok {
+	if !match {
 		fail(w, r, errInvalidKey("Wrong operator password or token"))
 		return
 	}

@@ -1,6 +1,6 @@
 // The operator dashboard: revenue, cost and margin per org and month, cost per
 // operation, model efficiency and storage, from GET /v1/admin/analytics.
-import { api, setCSRF, el, $, fill, num, usd, bytes, showError, chart, tabs } from "./common.js";
+import { api, setCSRF, el, $, fill, num, usd, bytes, guarded, chart, tabs } from "./common.js";
 
 const monthOf = (d) => d.toISOString().slice(0, 7);
 const months = [];
@@ -47,13 +47,7 @@ $("#signout").addEventListener("click", async () => {
   signedOut();
 });
 
-async function guard(fn) {
-  showError(null);
-  try { await fn(); } catch (err) {
-    if (err.status === 401) { signedOut(); return; }
-    showError(err);
-  }
-}
+const guard = guarded(signedOut);
 
 let current = null; // the selected month's analytics
 const cache = new Map();

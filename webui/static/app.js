@@ -1,6 +1,6 @@
 // The customer dashboard: sign in with an API key, then usage, memories, keys, alerts,
 // webhooks and invoices, all read and changed through the JSON API.
-import { api, setCSRF, el, $, fill, num, usd, when, confirmButton, showError, chart, tabs } from "./common.js";
+import { api, setCSRF, el, $, fill, num, usd, when, confirmButton, guarded, chart, tabs } from "./common.js";
 
 const HOUR = 3600 * 1000;
 const EVENTS = ["usage.threshold_reached", "usage.quota_exceeded", "billing.invoice_created",
@@ -53,14 +53,7 @@ $("#signout").addEventListener("click", async () => {
 
 const isAdmin = () => me && me.api_key.scopes.includes("admin");
 
-// guard runs a page loader, reporting failures in the alert region.
-async function guard(fn) {
-  showError(null);
-  try { await fn(); } catch (err) {
-    if (err.status === 401) { signedOut(); return; }
-    showError(err);
-  }
-}
+const guard = guarded(signedOut);
 
 const showPage = tabs((page) => { if (me) guard(loaders[page]); });
 

@@ -91,6 +91,18 @@ export function confirmButton(label, action, cls = "danger") {
   return b;
 }
 
+// guarded makes the pages' runner of loaders and actions: failures are reported in
+// the alert region, and a lost session (401) calls onSignedOut.
+export function guarded(onSignedOut) {
+  return async (fn) => {
+    showError(null);
+    try { await fn(); } catch (err) {
+      if (err.status === 401) { onSignedOut(); return; }
+      showError(err);
+    }
+  };
+}
+
 // showError puts a message in the page's alert region.
 export function showError(err) {
   const s = $("#status");
