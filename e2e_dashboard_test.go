@@ -169,6 +169,7 @@ func (b *browser) click(sel string) {
 // does not scroll sideways.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	b.checkKeyboard(name)
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		b.t.Fatal(err)
 	}
@@ -198,6 +199,20 @@ func (b *browser) screenshot(name string) {
 		}
 	}
 	b.do("reset viewport", chromedp.EmulateViewport(1280, 900), chromedp.Sleep(150*time.Millisecond))
+}
+
+// checkKeyboard fails on a visible control that the keyboard cannot reach or that has
+// no name for a screen reader.
+func (b *browser) checkKeyboard(name string) {
+	b.t.Helper()
+	bad := eval[[]string](b, `[...document.querySelectorAll("input, select, button, a[href], summary")]
+		.filter((e) => e.offsetParent !== null)
+		.filter((e) => e.tabIndex < 0 || !((e.labels && e.labels.length) || e.getAttribute("aria-label") ||
+			(["A", "BUTTON", "SUMMARY"].includes(e.tagName) && e.textContent.trim())))
+		.map((e) => e.outerHTML.slice(0, 100))`)
+	for _, e := range bad {
+		b.t.Errorf("%s: control without keyboard access or name: %s", name, e)
+	}
 }
 
 // checkClean fails on console errors and policy violations seen so far, and on any
@@ -534,6 +549,16 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		b.waitFor("revenue chart", `document.querySelector("#chart-margin canvas")`)
 		b.screenshot("admin-margins")
+		// The operator moves Beta to another plan from the table (a cookie write with the
+		// session's CSRF token).
+		planSel := fmt.Sprintf(`#orgs-table tr[data-org=%q] select[data-field=plan]`, beta.ID)
+		eval[chromedp.Void](b, fmt.Sprintf(`(() => { const s = document.querySelector('%s'); s.value = "enterprise"; s.dispatchEvent(new Event("change")); })()`, planSel))
+		b.waitFor("Beta's new revenue", fmt.Sprintf(`(document.querySelector('#orgs-table tr[data-org=%q] td:nth-of-type(3)') || {}).textContent === "$499.00"`, beta.ID))
+		var betaOrg orgJSON
+		s.ok(t, 200, req{method: "GET", path: "/v1/admin/orgs/" + beta.ID, key: testAdminToken}, &betaOrg)
+		if betaOrg.Plan != "enterprise" {
+			t.Errorf("Beta's plan after the change: %s", betaOrg.Plan)
+		}
 		b.click(`a[href="#operations"]`)
 		b.waitFor("endpoints", `document.querySelector("#endpoints-table tbody tr code")`)
 		if !strings.Contains(b.text("#endpoints-table"), "POST /v1/memories") {

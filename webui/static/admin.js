@@ -63,6 +63,20 @@ function stat(label, value, sub) {
   return el("div", { class: "stat" }, el("span", { class: "label" }, label), el("strong", {}, value), sub ? el("span", { class: "sub" }, sub) : null);
 }
 
+const PLANS = ["free", "starter", "pro", "enterprise"];
+
+// planSelect changes an org's plan on the spot; the month's revenue follows.
+function planSelect(o) {
+  const sel = el("select", { "aria-label": `Plan of ${o.name}`, "data-field": "plan" },
+    PLANS.map((p) => el("option", { value: p, selected: p === o.plan }, p)));
+  sel.addEventListener("change", () => guard(async () => {
+    await api("PATCH", `/v1/admin/orgs/${o.org_id}`, { plan: sel.value });
+    cache.clear();
+    await loadMargins(true);
+  }));
+  return sel;
+}
+
 async function loadMargins(fresh) {
   current = await analytics($("#period").value, fresh);
   const t = current.totals, inf = current.infrastructure;
@@ -72,7 +86,7 @@ async function loadMargins(fresh) {
   $("#infra-note").textContent = `Infrastructure: ${usd(inf.monthly_usd)} a month, ${Math.round(inf.request_share * 100)}% allocated by requests and ` +
     `${Math.round((1 - inf.request_share) * 100)}% by stored bytes. Revenue is the plan price plus overage, as /v1/usage prices it.`;
   fill($("#orgs-table"), current.orgs.map((o) => el("tr", { "data-org": o.org_id },
-    el("th", { scope: "row" }, o.name, el("div", { class: "sub" }, o.org_id)), el("td", {}, o.plan),
+    el("th", { scope: "row" }, o.name, el("div", { class: "sub" }, o.org_id)), el("td", {}, planSelect(o)),
     el("td", { class: "n" }, num(o.api_calls)), money(o.revenue_usd), money(o.model_cost_usd), money(o.infrastructure_cost_usd),
     money(o.cost_usd), el("td", { class: o.margin_usd < 0 ? "n neg" : "n", "data-field": "margin" }, usd(o.margin_usd)),
     el("td", { class: "n" }, o.margin_percent === null ? "—" : o.margin_percent.toFixed(1) + "%"))), "No orgs");

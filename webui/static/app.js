@@ -13,6 +13,7 @@ let keyNames = new Map();
 
 function signedOut() {
   me = null;
+  clearInterval(liveTimer);
   setCSRF(null);
   $("#app").hidden = true;
   $("#who").hidden = true;
@@ -138,6 +139,17 @@ async function loadUsage() {
   fill($("#by-endpoint"), groupRows(sumGroups(byEndpoint.buckets), (g) => g));
   fill($("#by-key"), groupRows(sumGroups(byKey.buckets), (g) => keyNames.get(g) || g));
 }
+
+// Live mode reloads the usage page every 30 s while it is shown. Each reload is a few
+// API calls of the signed-in key, so it is off by default.
+let liveTimer = 0;
+function live() {
+  clearInterval(liveTimer);
+  liveTimer = 0;
+  if ($("#auto-refresh").checked && me && !$("#page-usage").hidden) liveTimer = setInterval(() => guard(loadUsage), 30_000);
+}
+$("#auto-refresh").addEventListener("change", live);
+window.addEventListener("hashchange", live);
 
 $("#granularity").addEventListener("change", () => guard(loadUsage));
 $("#refresh").addEventListener("click", () => guard(loadUsage));
