@@ -359,7 +359,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		b.checkClean()
 	})
 
-	t.Run("create and revoke a key", func(t *testing.T) {
+	t.Run("create, rotate and revoke a key", func(t *testing.T) {
 		b.t = t
 		b.click(`a[href="#keys"]`)
 		b.waitFor("keys table", `document.querySelector("#keys-table tr[data-key]")`)
@@ -382,11 +382,29 @@ func TestDashboardInBrowser(t *testing.T) {
 		if b.text("#new-key-value") != "" {
 			t.Error("the new key is still in the page after Done")
 		}
-		revoke := fmt.Sprintf(`#keys-table tr[data-key=%q] button.danger`, acct.APIKey.ID)
+		// Rotate: the new key is shown once and works; the old one keeps working until
+		// its grace period ends.
+		rotate := fmt.Sprintf(`#keys-table tr[data-key=%q] button.secondary`, acct.APIKey.ID)
+		b.click(rotate)
+		b.click(rotate) // confirm
+		b.do("rotated key shown", chromedp.WaitVisible(chromedp.ID("new-key")))
+		rotated := b.text("#new-key-value")
+		var next struct {
+			APIKey keyJSON `json:"api_key"`
+		}
+		s.ok(t, 200, req{method: "GET", path: "/v1/account", key: rotated}, &next)
+		if rotated == plain || next.APIKey.ID == acct.APIKey.ID || next.APIKey.Prefix != rotated[:12] {
+			t.Fatalf("rotation showed %q (key %s)", rotated, next.APIKey.ID)
+		}
+		b.click("#new-key-done")
+		b.waitFor("old key expiring", fmt.Sprintf(`(document.querySelector('#keys-table tr[data-key=%q] [data-field=status]') || {}).textContent.startsWith("expires")`, acct.APIKey.ID))
+		s.ok(t, 200, req{method: "GET", path: "/v1/account", key: plain}, nil)
+
+		revoke := fmt.Sprintf(`#keys-table tr[data-key=%q] button.danger`, next.APIKey.ID)
 		b.click(revoke)
 		b.click(revoke) // confirm
-		b.waitFor("revoked status", fmt.Sprintf(`(document.querySelector('#keys-table tr[data-key=%q] [data-field=status]') || {}).textContent === "revoked"`, acct.APIKey.ID))
-		s.fails(t, 401, "INVALID_API_KEY", req{method: "GET", path: "/v1/account", key: plain})
+		b.waitFor("revoked status", fmt.Sprintf(`(document.querySelector('#keys-table tr[data-key=%q] [data-field=status]') || {}).textContent === "revoked"`, next.APIKey.ID))
+		s.fails(t, 401, "INVALID_API_KEY", req{method: "GET", path: "/v1/account", key: rotated})
 		b.screenshot("keys")
 		b.checkClean()
 	})
