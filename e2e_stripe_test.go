@@ -53,9 +53,10 @@ func TestStripeFlow(t *testing.T) {
 
 	s = startServer(t, s.data, append(fastBilling,
 		"MEMORYD_BILLING_AUTO_CLOSE=false", "MEMORYD_BILLING_STRIPE_SECRET_KEY=sk_test_e2e", "MEMORYD_BILLING_STRIPE_WEBHOOK_SECRET="+e2eStripeSecret,
-		"MEMORYD_BILLING_STRIPE_BASE_URL="+mock.URL, "MEMORYD_BILLING_STRIPE_SYNC_INTERVAL=200ms")...)
+		"MEMORYD_BILLING_STRIPE_BASE_URL="+mock.URL, "MEMORYD_BILLING_STRIPE_SYNC_INTERVAL=1h")...)
 
-	// The org gets its Stripe customer, then one meter event per metric and hour.
+	// At start (and hourly here) Stripe is synced: the org gets its Stripe customer, then
+	// one meter event per metric and hour.
 	mine := func() map[string]string {
 		out := map[string]string{}
 		for _, c := range mock.Calls("/v1/billing/meter_events") {
@@ -69,7 +70,22 @@ func TestStripeFlow(t *testing.T) {
 	for len(mine()) < 3 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(time.Second) // five more syncs: they must send nothing again
+	// A new org wakes a sync at once: it gets its customer, and the first org's hours,
+	// sent already, are not sent again.
+	org2, _ := s.newOrg(t, "Second Co", "starter")
+	customersOf := func(id string) int {
+		n := 0
+		for _, c := range mock.Calls("/v1/customers") {
+			if c.Form.Get("metadata[memoryd_org_id]") == id {
+				n++
+			}
+		}
+		return n
+	}
+	for customersOf(org2.ID) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
 	want := map[string]string{
 		billing.MeterIdentifier(org.ID, "api_calls", h1): "memoryd_api_calls=40000",
 		billing.MeterIdentifier(org.ID, "tokens", h1):    "memoryd_tokens=3456789",
@@ -89,14 +105,8 @@ func TestStripeFlow(t *testing.T) {
 			t.Fatalf("meter event %s = %q, want %q", id, got[id], v)
 		}
 	}
-	customers := 0
-	for _, c := range mock.Calls("/v1/customers") {
-		if c.Form.Get("metadata[memoryd_org_id]") == org.ID {
-			customers++
-		}
-	}
-	if customers != 1 {
-		t.Fatalf("%d Stripe customers created for %s, want 1: %+v", customers, org.ID, mock.Calls("/v1/customers"))
+	if customersOf(org.ID) != 1 || customersOf(org2.ID) != 1 {
+		t.Fatalf("Stripe customers %+v, want one for %s and one for %s", mock.Calls("/v1/customers"), org.ID, org2.ID)
 	}
 	t.Logf("customer for %s; meter events %v", org.ID, got)
 

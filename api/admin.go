@@ -52,6 +52,9 @@ func (s *Server) adminCreateOrg(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if s.billing != nil {
+		s.billing.OrgCreated() // its Stripe customer now, not at the next periodic sync
+	}
 	respond(w, r, http.StatusCreated, map[string]any{"org": viewOrg(org), "api_key": viewKey(key, plain)})
 	return nil
 }

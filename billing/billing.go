@@ -78,6 +78,7 @@ type Service struct {
 	inflightMu sync.Mutex
 	inflight   map[string]bool // deliveries being attempted
 	wake       chan struct{}
+	stripeWake chan struct{} // an org was created: sync Stripe now
 }
 
 // Options tune New; zero values take defaults.
@@ -105,7 +106,7 @@ func New(cfg config.Config, st Store, m *meter.Meter, opt Options) *Service {
 			// A redirect could lead a signed event somewhere the customer did not name.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		subs: map[string][]store.Webhook{}, inflight: map[string]bool{}, wake: make(chan struct{}, 1),
+		subs: map[string][]store.Webhook{}, inflight: map[string]bool{}, wake: make(chan struct{}, 1), stripeWake: make(chan struct{}, 1),
 	}
 }
 
@@ -121,26 +122,24 @@ func (s *Service) Run(ctx context.Context) {
 	defer closer.Stop()
 	var sending sync.WaitGroup
 	defer sending.Wait()
-	var stripeSync <-chan time.Time
-	syncing := make(chan struct{}, 1) // one Stripe sync at a time, off the delivery loop
-	syncStripe := func() {
-		select {
-		case syncing <- struct{}{}:
-		default:
-			return
-		}
+	if s.stripe != nil {
+		// Stripe calls may be slow: they run apart from the delivery loop, one sync at
+		// a time. A wake during a sync brings another right after it.
 		sending.Add(1)
 		go func() {
 			defer sending.Done()
-			defer func() { <-syncing }()
-			_ = s.SyncStripe(ctx)
+			t := time.NewTicker(s.cfg.Billing.StripeSyncInterval.Duration)
+			defer t.Stop()
+			for {
+				_ = s.SyncStripe(ctx)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				case <-s.stripeWake:
+				}
+			}
 		}()
-	}
-	if s.stripe != nil {
-		t := time.NewTicker(s.cfg.Billing.StripeSyncInterval.Duration)
-		defer t.Stop()
-		stripeSync = t.C
-		syncStripe()
 	}
 	closed := ""
 	s.closeDue(&closed)
@@ -156,8 +155,6 @@ func (s *Service) Run(ctx context.Context) {
 			s.CheckAlerts()
 		case <-closer.C:
 			s.closeDue(&closed)
-		case <-stripeSync:
-			syncStripe()
 		}
 	}
 }

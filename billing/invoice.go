@@ -166,7 +166,8 @@ func (s *Service) Close(period string) ([]store.Invoice, error) {
 				cancel()
 				if err != nil {
 					s.log.Warn("send invoice to Stripe; the next sync retries", "invoice_id", stored.ID, "err", err)
-				} else {
+				}
+				if synced.ID != "" { // as far as it got
 					stored = synced
 				}
 			}

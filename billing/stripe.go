@@ -88,6 +88,17 @@ func (l stripeLog) Errorf(f string, v ...any) { l.log.Debug("stripe: " + fmt.Spr
 // StripeEnabled reports whether Stripe is configured.
 func (s *Service) StripeEnabled() bool { return s.stripe != nil }
 
+// OrgCreated asks for a Stripe sync soon, so a new org gets its customer at once.
+func (s *Service) OrgCreated() {
+	if s.stripe == nil {
+		return
+	}
+	select {
+	case s.stripeWake <- struct{}{}:
+	default:
+	}
+}
+
 // stripeCustomer returns the org's Stripe customer, creating it the first time. The
 // idempotency key makes a create repeated after a crash return the same customer.
 func (s *Service) stripeCustomer(ctx context.Context, org store.Org) (string, error) {

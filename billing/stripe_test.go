@@ -154,25 +154,46 @@ func TestStripeInvoiceSyncAndEvents(t *testing.T) {
 		return n
 	}
 
+	// Stripe refuses the invoice's second line once: the close leaves a draft with one
+	// line sent, and the next sync finishes it without sending the first line again.
+	refused := false
+	mock.FailWhen(func(c stripetest.Call) bool {
+		if c.Path == "/v1/invoiceitems" && c.Form.Get("metadata[memoryd_line]") == "1" && !refused {
+			refused = true
+			return true
+		}
+		return false
+	})
 	invs, err := svc.Close("2026-10")
 	if err != nil || len(invs) != 1 {
 		t.Fatalf("close: %+v, %v", invs, err)
 	}
-	inv := invs[0]
+	if inv := invs[0]; inv.Status != StatusDraft || inv.StripeInvoiceID == "" || inv.StripeLines != 1 {
+		t.Fatalf("invoice after a refused line %+v, want a draft with one line at Stripe", inv)
+	}
+	mock.FailWhen(nil)
+	if err := svc.SyncStripe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := st.GetInvoice(org.ID, invs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// By hand: $49.00 base; 900 calls × $0.50 / 1,000 = $0.45. Total $49.45.
-	if inv.Status != StatusOpen || inv.StripeInvoiceID == "" || inv.TotalMicros != 49_450_000 || inv.StripeLines != 2 {
-		t.Fatalf("invoice after close %+v", inv)
+	if inv.Status != StatusOpen || inv.StripeInvoiceID != invs[0].StripeInvoiceID || inv.TotalMicros != 49_450_000 || inv.StripeLines != 2 {
+		t.Fatalf("invoice after the sync %+v", inv)
 	}
 	created := mock.Calls("/v1/invoices")
 	if len(created) != 2 || created[0].Form.Get("metadata[memoryd_invoice_id]") != inv.ID || created[0].Form.Get("auto_advance") != "false" ||
 		created[1].Path != "/v1/invoices/"+inv.StripeInvoiceID+"/finalize" {
-		t.Fatalf("invoice calls %+v", created)
+		t.Fatalf("invoice calls %+v, want one create and one finalize", created)
 	}
 	items := mock.Calls("/v1/invoiceitems")
-	if len(items) != 2 || items[0].Form.Get("amount") != "4900" || items[1].Form.Get("amount") != "45" ||
-		items[1].Form.Get("invoice") != inv.StripeInvoiceID || items[1].IdempotencyKey != "memoryd-"+inv.ID+"-line-1" {
-		t.Fatalf("invoice items %+v", items)
+	if len(items) != 3 || items[0].Form.Get("amount") != "4900" || items[1].Status != 400 || items[2].Form.Get("amount") != "45" ||
+		items[2].Form.Get("invoice") != inv.StripeInvoiceID || items[2].IdempotencyKey != "memoryd-"+inv.ID+"-line-1" {
+		t.Fatalf("invoice items %+v, want line 0, line 1 refused, line 1", items)
 	}
+	items = []stripetest.Call{items[0], items[2]}
 	if queued(EventInvoiceCreated) != 0 {
 		t.Fatal("billing.invoice_created queued before Stripe confirmed the invoice")
 	}
