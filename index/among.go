@@ -43,7 +43,7 @@ func (h *HNSW) SearchAmong(q []float32, k int, ids []string) []Result {
 	best := make(maxQueue, 0, k+1)
 	for _, id := range ids {
 		if slot, ok := g.slots[id]; ok && g.state[slot] == slotLive {
-			best.pushBounded(candidate{dist: g.distance(query, slot), slot: slot}, k)
+			best.pushBounded(candidate{dist: g.exactDistance(query, slot), slot: slot}, k)
 		}
 	}
 	ranked := best.sortedAscending()

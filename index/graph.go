@@ -38,9 +38,13 @@ type graph struct {
 	m0  int // neighbours kept per node on layer 0
 
 	vectors []float32 // slot s at vectors[s*dim:(s+1)*dim]; never changed once added
-	ids     []string
-	slots   map[string]uint32 // live ids only
-	levels  []uint8
+	// codes and scales are the vectors as bytes (see quant.go), what walks read;
+	// nil when the CPU has no byte kernel.
+	codes  []int8
+	scales []float32
+	ids    []string
+	slots  map[string]uint32 // live ids only
+	levels []uint8
 	// layer0 holds m0+1 words per slot: a count, then the neighbour slots.
 	// One flat array keeps the layer every search spends its time in compact.
 	layer0 []uint32
@@ -88,17 +92,79 @@ func (g *graph) raiseEntryPoint(slot uint32, level int) {
 	}
 }
 
+// quantized reports whether walks read bytes rather than floats.
+func (g *graph) quantized() bool { return useInt8SIMD }
+
+func (g *graph) code(slot uint32) []int8 {
+	start := int(slot) * g.dim
+	return g.codes[start : start+g.dim : start+g.dim]
+}
+
+// queryProbe prepares an outside vector (a query, or a vector being inserted)
+// for walking the graph.
+func (g *graph) queryProbe(v []float32) probe {
+	p := probe{vec: v}
+	if g.quantized() {
+		p.code = make([]int8, len(v))
+		p.scale = quantize(v, p.code)
+	}
+	return p
+}
+
+// nodeProbe is the probe of a stored node.
+func (g *graph) nodeProbe(slot uint32) probe {
+	p := probe{vec: g.vector(slot)}
+	if g.quantized() {
+		p.code, p.scale = g.code(slot), g.scales[slot]
+	}
+	return p
+}
+
+// encode fills codes and scales from vectors for slots [from, len(ids)).
+func (g *graph) encode(from int) {
+	if !g.quantized() {
+		return
+	}
+	n := len(g.ids)
+	if cap(g.codes) < n*g.dim {
+		codes := make([]int8, len(g.codes), n*g.dim+n*g.dim/4)
+		copy(codes, g.codes)
+		g.codes = codes
+		adviseHugePages(g.codes[:cap(g.codes)])
+	}
+	g.codes = g.codes[:n*g.dim]
+	for s := from; s < n; s++ {
+		g.scales = append(g.scales, quantize(g.vector(uint32(s)), g.code(uint32(s))))
+	}
+}
+
 func (g *graph) vector(slot uint32) []float32 {
 	start := int(slot) * g.dim
 	return g.vectors[start : start+g.dim : start+g.dim]
 }
 
-// touch reads a float every 256 bytes of each slot's vector and returns their sum
-// (for the caller to keep, so the reads are not optimised away). The reads do not
-// depend on each other, so their cache misses overlap; the distances that follow
-// then find the vectors in cache, or on their way, instead of missing one vector
-// at a time. At 100,000 vectors (150 MB) this is most of a search's cost.
+// touch reads one byte in every 64 (a cache line) of each slot's code, or one
+// float in every 256 bytes of its vector when the graph is not quantised, and
+// returns their sum (for the caller to keep, so the reads are not optimised away).
+// The reads do not depend on each other, so their cache misses overlap; the
+// distances that follow then find the data in cache, or on its way, instead of
+// missing one node at a time. At 100,000 nodes this is most of a walk's cost.
 func (g *graph) touch(slots []uint32) float32 {
+	if !g.quantized() {
+		return touchVectors(g, slots)
+	}
+	var b int32
+	for _, n := range slots {
+		c := g.code(n)
+		for i := 0; i < len(c); i += 64 {
+			b += int32(c[i])
+		}
+	}
+	return float32(b)
+}
+
+// touchVectors is touch for the full vectors.
+func touchVectors(g *graph, slots []uint32) float32 {
 	var s float32
 	for _, n := range slots {
 		v := g.vector(n)
@@ -109,7 +175,16 @@ func (g *graph) touch(slots []uint32) float32 {
 	return s
 }
 
-func (g *graph) distance(q []float32, slot uint32) float32 {
+// distance is what walks compare: from the bytes when the graph is quantised.
+func (g *graph) distance(p probe, slot uint32) float32 {
+	if p.code != nil {
+		return 1 - p.scale*g.scales[slot]*float32(dotInt8(p.code, g.code(slot)))
+	}
+	return 1 - Dot(p.vec, g.vector(slot))
+}
+
+// exactDistance is the distance from the full vectors.
+func (g *graph) exactDistance(q []float32, slot uint32) float32 {
 	return 1 - Dot(q, g.vector(slot))
 }
 
@@ -168,6 +243,7 @@ func (g *graph) appendNode(id string, vec []float32, level int) uint32 {
 		adviseHugePages(g.vectors[:cap(g.vectors)])
 	}
 	g.vectors = append(g.vectors, vec...)
+	g.encode(int(slot))
 	g.levels = append(g.levels, uint8(level))
 	g.layer0 = append(g.layer0, make([]uint32, g.m0+1)...)
 	var block []uint32
@@ -197,7 +273,7 @@ func (g *graph) addEdges(n uint32, level int, targets []uint32) {
 			}
 		}
 		if len(list) > limit {
-			base := g.vector(n)
+			base := g.nodeProbe(n)
 			pool := make([]candidate, 0, len(list))
 			for _, c := range list {
 				if g.state[c] != slotDeleted {
@@ -215,7 +291,7 @@ func (g *graph) addEdges(n uint32, level int, targets []uint32) {
 
 // greedyClosest walks level from ep, always moving to the nearest neighbour,
 // until no neighbour is nearer: the cheap descent through the upper layers.
-func (g *graph) greedyClosest(q []float32, ep candidate, level int) candidate {
+func (g *graph) greedyClosest(q probe, ep candidate, level int) candidate {
 	var buf []uint32
 	for moved := true; moved; {
 		moved = false
@@ -234,7 +310,7 @@ func (g *graph) greedyClosest(q []float32, ep candidate, level int) candidate {
 // node is used to route, but only admitted ones (admit nil admits all) enter
 // the result set, so tombstones and filtered-out items steer the search
 // without being returned. It returns up to ef admitted candidates.
-func (g *graph) searchLayer(q []float32, entries []candidate, ef, level int, admit func(uint32) bool, seen *visitedSet) maxQueue {
+func (g *graph) searchLayer(q probe, entries []candidate, ef, level int, admit func(uint32) bool, seen *visitedSet) maxQueue {
 	seen.reset(len(g.ids))
 	cands := make(minQueue, 0, ef*2)
 	results := make(maxQueue, 0, ef+1)
@@ -289,10 +365,10 @@ func (g *graph) selectNeighbours(sorted []candidate, limit int, usable func(uint
 		if usable != nil && !usable(c.slot) {
 			continue
 		}
-		vc := g.vector(c.slot)
+		vc := g.nodeProbe(c.slot)
 		diverse := true
 		for _, kept := range out {
-			if 1-Dot(vc, g.vector(kept)) < c.dist {
+			if g.distance(vc, kept) < c.dist {
 				diverse = false
 				break
 			}

@@ -1,9 +1,11 @@
 package index
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -260,13 +262,14 @@ func (h *HNSW) link(g *graph, j *insertJob, seen *visitedSet) {
 		return s != j.slot && g.state[s] != slotDeleted && !(j.replaces && s == j.old)
 	}
 	entry, top := g.entryPoint()
-	ep := candidate{dist: g.distance(j.vec, entry), slot: entry}
+	p := g.queryProbe(j.vec)
+	ep := candidate{dist: g.distance(p, entry), slot: entry}
 	for l := top; l > j.level; l-- {
-		ep = g.greedyClosest(j.vec, ep, l)
+		ep = g.greedyClosest(p, ep, l)
 	}
 	entries := []candidate{ep}
 	for l := min(j.level, top); l >= 0; l-- {
-		found := g.searchLayer(j.vec, entries, h.cfg.EfConstruction, l, nil, seen)
+		found := g.searchLayer(p, entries, h.cfg.EfConstruction, l, nil, seen)
 		entries = found.sortedAscending()
 		chosen := g.selectNeighbours(entries, g.maxNeighbours(l), usable)
 		// The node's own list first, so anyone who reaches it through a
@@ -385,12 +388,26 @@ func (h *HNSW) searchGraph(g *graph, query []float32, k, ef int, filter func(str
 	seen := h.visited.Get().(*visitedSet)
 	defer h.visited.Put(seen)
 	entry, top := g.entryPoint()
-	ep := candidate{dist: g.distance(query, entry), slot: entry}
+	p := g.queryProbe(query)
+	ep := candidate{dist: g.distance(p, entry), slot: entry}
 	for l := top; l > 0; l-- {
-		ep = g.greedyClosest(query, ep, l)
+		ep = g.greedyClosest(p, ep, l)
 	}
-	found := g.searchLayer(query, []candidate{ep}, ef, 0, admit, seen)
+	found := g.searchLayer(p, []candidate{ep}, ef, 0, admit, seen)
 	best := found.sortedAscending()
+	if p.code != nil {
+		// The walk compared bytes; the answers are scored from the full vectors
+		// (see quant.go), all ef of them, so the k kept are the best by those.
+		slots := make([]uint32, len(best))
+		for i, c := range best {
+			slots[i] = c.slot
+		}
+		seen.sink += touchVectors(g, slots)
+		for i := range best {
+			best[i].dist = g.exactDistance(query, best[i].slot)
+		}
+		slices.SortFunc(best, func(a, b candidate) int { return cmp.Compare(a.dist, b.dist) })
+	}
 	if len(best) > k {
 		best = best[:k]
 	}

@@ -123,6 +123,7 @@ func readHNSWBody(sr *snapshotReader, size int64) (*HNSW, error) {
 	g.vectors = make([]float32, slots*dim)
 	adviseHugePages(g.vectors)
 	sr.floats(g.vectors)
+	g.encode(0)
 	g.layer0 = make([]uint32, slots*(g.m0+1))
 	sr.words(g.layer0)
 	g.upper = make([][]uint32, slots)

@@ -9,14 +9,15 @@ import (
 // reads vectors at random across the whole array; with 4 KiB pages nearly every
 // vector read also misses the TLB. Only the 2 MiB-aligned interior is advised;
 // where transparent huge pages are off, or v is small, this does nothing.
-func adviseHugePages(v []float32) {
+func adviseHugePages[T any](v []T) {
 	const huge = 2 << 20
-	if len(v)*4 < 2*huge {
+	size := uintptr(len(v)) * unsafe.Sizeof(*new(T))
+	if size < 2*huge {
 		return
 	}
 	base := unsafe.Pointer(unsafe.SliceData(v))
 	start := uintptr(base)
-	end := start + uintptr(len(v))*4
+	end := start + size
 	from := (start + huge - 1) &^ (huge - 1)
 	to := end &^ (huge - 1)
 	if to <= from {

@@ -3,4 +3,4 @@
 package index
 
 // adviseHugePages is a Linux feature; elsewhere the system decides alone.
-func adviseHugePages([]float32) {}
+func adviseHugePages[T any]([]T) {}

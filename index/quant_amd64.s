@@ -1,0 +1,32 @@
+#include "textflag.h"
+
+// func dotInt8AVX2(a, b *int8, n int) int32
+// Sixteen bytes of each side per step: sign-extend to 16-bit words, multiply
+// and add adjacent pairs into eight 32-bit sums (VPMADDWD), accumulate, then
+// fold the eight sums into one.
+TEXT ·dotInt8AVX2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VPXOR Y0, Y0, Y0
+
+loop:
+	VPMOVSXBW (SI), Y1
+	VPMOVSXBW (DI), Y2
+	VPMADDWD  Y1, Y2, Y1
+	VPADDD    Y1, Y0, Y0
+	ADDQ      $16, SI
+	ADDQ      $16, DI
+	SUBQ      $16, CX
+	JNZ       loop
+
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0x4E, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xB1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, AX
+	MOVL         AX, ret+24(FP)
+	VZEROUPPER
+	RET
