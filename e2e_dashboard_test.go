@@ -334,6 +334,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		if eval[int](b, `document.querySelectorAll("#chart-requests canvas, #chart-tokens canvas, #chart-memories canvas").length`) != 3 {
 			t.Error("the three usage charts were not drawn")
 		}
+		// The requests chart was drawn from the same buckets: its latest hour is this hour.
+		if label, want := eval[string](b, `document.getElementById("chart-requests").getAttribute("aria-label")`), fmt.Sprintf("%d in the latest period", hourNow); !strings.Contains(label, want) {
+			t.Errorf("requests chart says %q, want %q", label, want)
+		}
 		// Four more requests show up on refresh, in the chart's data and by key.
 		for range 4 {
 			s.ok(t, 200, req{method: "GET", path: "/v1/memories?limit=1", key: worker.Key}, nil)
@@ -343,6 +347,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		after := eval[int](b, `parseInt(document.querySelector("#usage-table tbody tr[data-start] td").textContent.replace(/,/g, ""))`)
 		if after < hourNow+4 {
 			t.Errorf("this hour's requests went %d → %d after 4 more", hourNow, after)
+		}
+		if label, want := eval[string](b, `document.getElementById("chart-requests").getAttribute("aria-label")`), fmt.Sprintf("%d in the latest period", after); !strings.Contains(label, want) {
+			t.Errorf("requests chart after refresh says %q, want %q", label, want)
 		}
 		if !strings.Contains(b.text("#by-endpoint"), "POST /v1/memories") {
 			t.Errorf("usage by endpoint lacks POST /v1/memories: %s", b.text("#by-endpoint"))

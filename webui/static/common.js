@@ -131,6 +131,13 @@ export function chart(box, xs, series, { bars = false, money = false } = {}) {
       points: { show: !bars && xs.length < 60 },
     }))],
   };
+  // The canvas is a picture: its numbers are also said in words, for screen readers.
+  box.setAttribute("role", "img");
+  box.setAttribute("aria-label", series.map((s) => {
+    const vals = s.values.filter((v) => v !== null && v !== undefined);
+    const total = vals.reduce((a, b) => a + b, 0);
+    return `${s.label}: ${fmt(total)} in all, ${fmt(vals.length ? vals[vals.length - 1] : 0)} in the latest period`;
+  }).join("; "));
   const u = new uPlot(opts, [xs, ...series.map((s) => s.values)], box);
   charts.set(box, u);
   return u;
