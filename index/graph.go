@@ -154,13 +154,15 @@ func (g *graph) touch(slots []uint32) float32 {
 		return touchVectors(g, slots)
 	}
 	var b int32
+	var f float32
 	for _, n := range slots {
 		c := g.code(n)
 		for i := 0; i < len(c); i += 64 {
 			b += int32(c[i])
 		}
+		f += g.scales[n]
 	}
-	return float32(b)
+	return float32(b) + f
 }
 
 // touchVectors is touch for the full vectors.
