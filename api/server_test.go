@@ -26,10 +26,6 @@ func (brokenStore) GetMemory(string, store.Mode, string) (store.Memory, error) {
 	return store.Memory{}, errDisk
 }
 
-func (brokenStore) GetMemories(string, store.Mode, []string, int) ([]store.Memory, error) {
-	return nil, errDisk
-}
-
 // panickyStore panics in the list call.
 type panickyStore struct{ *store.Store }
 

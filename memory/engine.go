@@ -25,7 +25,6 @@ var ErrNotFound = errors.New("memory: not found")
 type Store interface {
 	CreateMemories(orgID string, mode store.Mode, mems []store.Memory, ch store.Change) error
 	GetMemory(orgID string, mode store.Mode, id string) (store.Memory, error)
-	GetMemories(orgID string, mode store.Mode, ids []string, limit int) ([]store.Memory, error)
 	ListMemories(orgID string, mode store.Mode, sc store.Scope, after string, limit int) ([]store.Memory, string, error)
 	UpdateMemory(orgID string, mode store.Mode, id string, ch store.Change, fn func(*store.Memory) error) (store.Memory, error)
 	DeleteMemory(orgID string, mode store.Mode, id string, ch store.Change) error

@@ -58,9 +58,14 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 	gen := ti.gen
 	ti.mu.RUnlock()
 	key := cacheKey(t, gen, q)
-	if hits, ok := e.cache.get(key); ok {
-		if fresh, ok := e.reload(t, hits); ok {
-			return Result{Hits: fresh, Cached: true}, nil
+	if ranked, ok := e.cache.get(key); ok {
+		ti.mu.RLock()
+		hits := ti.answers(ranked, 0, len(ranked), e.now())
+		ti.mu.RUnlock()
+		// A cached answer never shows a memory deleted or expired since (the key
+		// changes on every write, but expiry needs none): else it is recomputed.
+		if len(hits) == len(ranked) {
+			return Result{Hits: hits, Cached: true}, nil
 		}
 	}
 
@@ -87,8 +92,8 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 		return d != nil && q.admits(d, now)
 	}
 	if q.unconstrained() && ti.expiring == 0 {
-		// Every indexed memory is admitted: a memory deleted while the search runs
-		// is dropped by fetch, which reads the store.
+		// Every indexed memory is admitted: a vector whose memory was deleted while
+		// the search ran has no doc, and answers drops it.
 		filter = nil
 	}
 	var vres, kres []index.Result
@@ -109,22 +114,9 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 		vres = ti.vec.Search(qvec, k, filter)
 		kres = ti.kw.Search(q.Context, k, filter)
 	}
-	ti.mu.RUnlock()
-
 	ranked := blend(vres, kres)
-	var ids []string
-	var rel []float32
-	for _, r := range ranked {
-		if r.score < q.Threshold {
-			break
-		}
-		ids = append(ids, r.id)
-		rel = append(rel, r.score)
-	}
-	hits, err := e.fetch(t, ids, rel, q.Max)
-	if err != nil {
-		return Result{}, err
-	}
+	hits := ti.answers(ranked, q.Threshold, q.Max, now)
+	ti.mu.RUnlock()
 	ranked = ranked[:0]
 	for _, h := range hits {
 		ranked = append(ranked, scored{h.Memory.ID, h.Relevance})
@@ -248,39 +240,20 @@ func roundScore(f float32) float32 {
 	return float32(math.Round(float64(f)*10000) / 10000)
 }
 
-// fetch reads ranked ids from the store in one transaction, dropping any deleted or
-// expired since the search, until max memories are found.
-func (e *Engine) fetch(t Tenant, ids []string, rel []float32, max int) ([]Hit, error) {
-	mems, err := e.store.GetMemories(t.OrgID, t.Mode, ids, max)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	hits := make([]Hit, len(mems))
-	next := 0 // mems come in the order of ids, some skipped
-	for i, m := range mems {
-		for ids[next] != m.ID {
-			next++
+// answers returns the memories of ranked, best first, down to threshold and up to
+// max, from the docs (committed writes, as the store holds them), dropping any
+// deleted or expired since the search. The caller holds ti.mu.
+func (ti *tenantIndex) answers(ranked []scored, threshold float32, max int, now time.Time) []Hit {
+	hits := make([]Hit, 0, min(max, len(ranked)))
+	for _, r := range ranked {
+		if len(hits) == max || r.score < threshold {
+			break
 		}
-		hits[i] = Hit{Memory: m, Relevance: rel[next]}
+		d := ti.docs[r.id]
+		if d == nil || d.mem.Expired(now) {
+			continue
+		}
+		hits = append(hits, Hit{Memory: d.mem, Relevance: r.score})
 	}
-	return hits, nil
-}
-
-// reload reads cached ranked ids from the store, so a cached answer never shows a
-// memory deleted or expired since (the cache key changes on every write, but expiry
-// needs no write). The cache keeps ids only: memory texts stay in the store.
-func (e *Engine) reload(t Tenant, ranked []scored) ([]Hit, bool) {
-	ids := make([]string, len(ranked))
-	for i, r := range ranked {
-		ids[i] = r.id
-	}
-	mems, err := e.store.GetMemories(t.OrgID, t.Mode, ids, len(ids))
-	if err != nil || len(mems) != len(ranked) {
-		return nil, false
-	}
-	out := make([]Hit, len(mems))
-	for i, m := range mems {
-		out[i] = Hit{Memory: m, Relevance: ranked[i].score}
-	}
-	return out, true
+	return hits
 }

@@ -49,6 +49,9 @@ type doc struct {
 	metadata  map[string]any
 	hasVector bool   // false while its stored vector is from another model
 	context   string // the texts written just before it in its scope
+	// mem is the committed memory (without its vector): retrieval answers from it,
+	// as the store would, without a read transaction and a decode per answer.
+	mem store.Memory
 }
 
 // contextTurns is how many earlier memories of the same scope are indexed with a
@@ -78,7 +81,8 @@ func (ti *tenantIndex) note(sc store.Scope, text string) string {
 
 func docOf(m *store.Memory) *doc {
 	d := &doc{version: m.Version, text: m.Text, userID: m.UserID, agentID: m.AgentID, sessionID: m.SessionID,
-		createdAt: m.CreatedAt, expiresAt: m.ExpiresAt}
+		createdAt: m.CreatedAt, expiresAt: m.ExpiresAt, mem: *m}
+	d.mem.Vector, d.mem.VectorModel = nil, ""
 	if len(m.Metadata) > 0 {
 		_ = json.Unmarshal(m.Metadata, &d.metadata)
 	}

@@ -152,34 +152,6 @@ func (s *Store) GetMemory(orgID string, mode Mode, id string) (Memory, error) {
 	return m, err
 }
 
-// GetMemories returns up to limit live memories among ids, in the order given, read
-// in one transaction; ids deleted or expired are skipped.
-func (s *Store) GetMemories(orgID string, mode Mode, ids []string, limit int) ([]Memory, error) {
-	out := make([]Memory, 0, min(limit, len(ids)))
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, _, err := memoryBuckets(tx, orgID, mode)
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		for _, id := range ids {
-			if len(out) == limit {
-				break
-			}
-			var m Memory
-			ok, err := s.sl.getJSON(b, []byte(id), &m)
-			if err != nil {
-				return err
-			}
-			if ok && !m.Expired(now) {
-				out = append(out, m)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
 // ListMemories returns up to limit unexpired memories in scope, newest first, starting
 // after the id `after` ("" for the first page), and the id to continue from ("" when
 // this is the last page).
