@@ -118,6 +118,29 @@ func usageBuckets(tx *bolt.Tx, orgID string, mode Mode, create bool) (events, ro
 
 // putUsage stores an event and adds it to its six rollup rows, inside tx.
 func putUsage(tx *bolt.Tx, ev *UsageEvent) error {
+	var r rollupBatch
+	if err := r.add(tx, ev); err != nil {
+		return err
+	}
+	return r.apply()
+}
+
+// rollupBatch stores events and sums their rollup rows in memory, so that a batch
+// of events reads and rewrites each row once instead of once per event.
+type rollupBatch struct {
+	sums    map[rollupRef]*UsageCounters
+	buckets map[rollupRef]*bolt.Bucket
+	order   []rollupRef // rows in first-touched order, so writes are deterministic
+}
+
+type rollupRef struct {
+	org  string
+	mode Mode
+	key  string
+}
+
+// add stores ev and adds it to the sums of its six rollup rows.
+func (r *rollupBatch) add(tx *bolt.Tx, ev *UsageEvent) error {
 	events, rollups, err := usageBuckets(tx, ev.OrgID, ev.Mode, true)
 	if err != nil {
 		return err
@@ -128,18 +151,35 @@ func putUsage(tx *bolt.Tx, ev *UsageEvent) error {
 	if err := putJSON(events, []byte(ev.ID), ev); err != nil {
 		return err
 	}
+	if r.sums == nil {
+		r.sums, r.buckets = map[rollupRef]*UsageCounters{}, map[rollupRef]*bolt.Bucket{}
+	}
 	for _, gran := range []string{Hourly, Daily} {
 		start := bucketStart(gran, ev.At)
 		for _, dv := range [][2]string{{DimAll, ""}, {DimEndpoint, ev.Endpoint}, {DimKey, ev.KeyID}} {
-			k := rollupKey(gran, dv[0], start, dv[1])
-			var c UsageCounters
-			if _, err := getJSON(rollups, k, &c); err != nil {
-				return err
+			ref := rollupRef{ev.OrgID, ev.Mode, string(rollupKey(gran, dv[0], start, dv[1]))}
+			sum := r.sums[ref]
+			if sum == nil {
+				sum = new(UsageCounters)
+				r.sums[ref], r.buckets[ref] = sum, rollups
+				r.order = append(r.order, ref)
 			}
-			c.Add(ev)
-			if err := putJSON(rollups, k, c); err != nil {
-				return err
-			}
+			sum.Add(ev)
+		}
+	}
+	return nil
+}
+
+// apply adds the sums to the stored rows.
+func (r *rollupBatch) apply() error {
+	for _, ref := range r.order {
+		var c UsageCounters
+		if _, err := getJSON(r.buckets[ref], []byte(ref.key), &c); err != nil {
+			return err
+		}
+		c.Merge(*r.sums[ref])
+		if err := putJSON(r.buckets[ref], []byte(ref.key), c); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -151,15 +191,16 @@ func (s *Store) RecordUsage(events []UsageEvent) error {
 		return nil
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
+		var r rollupBatch
 		for i := range events {
-			if err := putUsage(tx, &events[i]); err != nil {
+			if err := r.add(tx, &events[i]); err != nil {
 				if errors.Is(err, ErrOrgNotFound) {
 					continue // the org was deleted since; its usage went with it
 				}
 				return err
 			}
 		}
-		return nil
+		return r.apply()
 	})
 }
 
