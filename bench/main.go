@@ -51,6 +51,7 @@ func main() {
 // target is the server under test and a key of an org on it.
 type target struct {
 	base, key string
+	admin     string // the operator token, when the bench started the server
 	client    *http.Client
 	stop      func()
 }
@@ -94,7 +95,7 @@ func connect(url, key, bin string) (*target, error) {
 		stop()
 		return nil, errors.New("server did not start")
 	}
-	t := &target{base: base, key: token, client: client, stop: stop}
+	t := &target{base: base, key: token, admin: token, client: client, stop: stop}
 	var created struct {
 		Org    struct{ ID string }  `json:"org"`
 		APIKey struct{ Key string } `json:"api_key"`
@@ -162,6 +163,33 @@ func (t *target) call(method, path string, body, out any) error {
 		return err
 	}
 	return json.Unmarshal(env.Data, out)
+}
+
+// serverCPU reads the server's CPU seconds so far from /metrics (with the operator
+// token when the bench started the server); ok is false when it cannot.
+func (t *target) serverCPU() (float64, bool) {
+	req, err := http.NewRequest("GET", t.base+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	if t.admin != "" {
+		req.Header.Set("Authorization", "Bearer "+t.admin)
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // percentiles returns p50, p95, p99 and max of the durations.
