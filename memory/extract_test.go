@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -280,7 +281,9 @@ func TestExtractCancel(t *testing.T) {
 		return chattest.Reply{}, false
 	}
 	e, tn, _, _ := newScriptedEngine(t, s)
-	defer close(release)
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
 	seed(t, e, tn, "User owns a bike")
 	j := submit(t, e, tn, "I own a kayak and a canoe.")
 	deadline := time.Now().Add(10 * time.Second)
@@ -298,9 +301,20 @@ func TestExtractCancel(t *testing.T) {
 	if err != nil || c.Status != "canceled" || c.FinishedAt == nil {
 		t.Fatalf("cancel = %+v, %v", c, err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The canoe's decision was in flight: let the model answer it now, and wait until
+	// the worker has let go of the job. The answer must not be applied.
+	free()
+	for {
+		if _, running := e.jobs.running.Load(j.ID); !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the canceled job's worker did not stop")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if cur, _ := e.Job(tn, j.ID); cur.Status != "canceled" || cur.Done != 1 {
-		t.Fatalf("after cancel: %+v", cur)
+		t.Fatalf("after cancel: %s", showJob(cur))
 	}
 	got := texts(t, e, tn, "u1")
 	slices.Sort(got)
