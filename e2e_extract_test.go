@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,20 +288,28 @@ func TestExtractJobSurvivesSIGKILL(t *testing.T) {
 		facts = append(facts, scriptedmodel.Fact{Text: f, Time: "2026-01-01"})
 		decisions[f] = [3]string{"ADD", "", f}
 	}
+	// In the run that is killed, the decision on the first added fact (step 7) is held
+	// until the kill: the process dies with 6 steps committed and one in flight, however
+	// slow the machine.
+	var holding atomic.Bool
+	hold := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { holding.Store(false); close(hold) }) }
 	script := &scriptedmodel.Script{
 		Facts:  func(string) []scriptedmodel.Fact { return facts },
 		Decide: func(f string) (string, string, string) { d := decisions[f]; return d[0], d[1], d[2] },
 		Override: func(n int, r chattest.Request) (chattest.Reply, bool) {
-			if r.Model != scriptedmodel.Update {
-				return chattest.Reply{}, false
+			if r.Model == scriptedmodel.Update && holding.Load() {
+				if _, fact := scriptedmodel.ParseUpdate(r.Prompt()); fact == adds[0] {
+					<-hold
+				}
 			}
-			rep := (&scriptedmodel.Script{Decide: func(f string) (string, string, string) { d := decisions[f]; return d[0], d[1], d[2] }}).Reply(r)
-			rep.Delay = 60 * time.Millisecond // slow enough to be killed mid-job
-			return rep, true
+			return chattest.Reply{}, false
 		},
 	}
 	srv := scriptedmodel.Start(script)
 	defer srv.Close()
+	defer release() // before the server closes: it waits for the held request
 	env := scriptedLLMEnv(srv)
 	body := map[string]any{"user_id": "u1", "messages": []any{map[string]any{"role": "user", "content": "Lots of news about me."}}}
 
@@ -310,13 +320,15 @@ func TestExtractJobSurvivesSIGKILL(t *testing.T) {
 		for _, text := range seeds {
 			s.createMemory(t, key, map[string]any{"text": text, "user_id": "u1"})
 		}
+		holding.Store(kill)
 		job := s.extract(t, key, body)
 		if kill {
 			j := s.waitJob(t, key, job.ID, func(j jobJSON) bool { return j.Progress.Done >= 6 })
-			if j.Status != "running" {
-				t.Fatalf("job finished before the kill: %+v", j)
+			if j.Status != "running" || j.Progress.Done != 6 {
+				t.Fatalf("job not held at step 7 for the kill: %+v", j)
 			}
 			s.kill()
+			release()
 			t.Logf("killed at %d of %d facts", j.Progress.Done, j.Progress.Total)
 			s = startServer(t, data, env...)
 		}
