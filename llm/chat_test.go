@@ -168,19 +168,21 @@ func TestChatRetries429And500(t *testing.T) {
 func TestChatTimeoutPerAttempt(t *testing.T) {
 	srv := chattest.New(func(n int, req chattest.Request) chattest.Reply {
 		if n == 0 {
-			return chattest.Reply{Delay: time.Second, Content: "late"}
+			return chattest.Reply{Delay: time.Minute, Content: "late"}
 		}
 		return chattest.Reply{Content: "on time"}
 	})
 	defer srv.Close()
-	c, err := NewChat(ChatConfig{BaseURL: srv.BaseURL(), Models: map[Task]string{TaskAnswer: "m"}, Timeout: 50 * time.Millisecond,
+	// The timeout leaves a loaded machine (-race, 2 cores) time for a local round trip;
+	// the first answer would come far later.
+	c, err := NewChat(ChatConfig{BaseURL: srv.BaseURL(), Models: map[Task]string{TaskAnswer: "m"}, Timeout: time.Second,
 		RetryBaseDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	text, _, err := c.Complete(context.Background(), TaskAnswer, []Message{{Role: "user", Content: "x"}})
-	if err != nil || text != "on time" {
-		t.Fatalf("text %q, err %v", text, err)
+	if err != nil || text != "on time" || len(srv.Requests()) != 2 {
+		t.Fatalf("text %q, err %v after %d requests", text, err, len(srv.Requests()))
 	}
 }
 
