@@ -241,9 +241,9 @@ func TestScenarioSuiteRealModel(t *testing.T) {
 	began := time.Now()
 	sc := runSuite(t, e, tn, ds, nil)
 	u := ul.sum()
+	t.Logf("model %s, %d dialogues in %v: %s; extraction used %d model calls, %d tokens in, %d out",
+		model, len(ds), time.Since(began).Round(time.Second), sc.report(), u.ModelCalls, u.TokensIn, u.TokensOut)
 	for _, f := range sc.failures {
 		t.Log(f)
 	}
-	t.Logf("model %s, %d dialogues in %v: %s; extraction used %d model calls, %d tokens in, %d out",
-		model, len(ds), time.Since(began).Round(time.Second), sc.report(), u.ModelCalls, u.TokensIn, u.TokensOut)
 }
