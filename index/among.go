@@ -1,10 +1,5 @@
 package index
 
-import (
-	"math"
-	"slices"
-)
-
 // SearchAmong scores only the given ids (those present) and returns the k nearest,
 // best first. For a query scoped to a small set of items inside a large index (one
 // user's memories among a tenant's), looking the few items up costs far less than
@@ -63,52 +58,4 @@ func (a *Auto) SearchAmong(q []float32, k int, ids []string) []Result {
 		return hnsw.SearchAmong(q, k, ids)
 	}
 	return exact.SearchAmong(q, k, ids)
-}
-
-// TermStats returns what BM25 needs beyond a document's own words: the number of
-// documents, their mean length in terms, and each term's document frequency. With it
-// a caller scores a few known documents (SearchAmong's keyword counterpart) without
-// walking the postings of the whole index.
-func (k *Keyword) TermStats(terms []string) (docs int, avgLen float64, df []int) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	docs = len(k.slots)
-	if docs > 0 {
-		avgLen = float64(k.totalLen) / float64(docs)
-	}
-	df = make([]int, len(terms))
-	for i, t := range terms {
-		df[i] = k.docFreq[t]
-	}
-	return docs, avgLen, df
-}
-
-// BM25 scores a document's terms against query terms with the index's formula, given
-// TermStats for the query terms.
-func BM25(queryTerms, docTerms []string, docs int, avgLen float64, df []int) float64 {
-	if docs == 0 || len(docTerms) == 0 {
-		return 0
-	}
-	if avgLen == 0 {
-		avgLen = 1
-	}
-	norm := bm25K1 * (1 - bm25B + bm25B*float64(len(docTerms))/avgLen)
-	score := 0.0
-	for i, q := range queryTerms {
-		if df[i] == 0 || slices.Contains(queryTerms[:i], q) {
-			continue
-		}
-		tf := 0
-		for _, t := range docTerms {
-			if t == q {
-				tf++
-			}
-		}
-		if tf == 0 {
-			continue
-		}
-		idf := math.Log(1 + (float64(docs)-float64(df[i])+0.5)/(float64(df[i])+0.5))
-		score += idf * float64(tf) * (bm25K1 + 1) / (float64(tf) + norm)
-	}
-	return score
 }

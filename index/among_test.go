@@ -56,27 +56,37 @@ func TestSearchAmongMatchesFilteredExact(t *testing.T) {
 	}
 }
 
-// BM25 over TermStats gives the keyword index's own scores.
-func TestBM25MatchesKeywordSearch(t *testing.T) {
+// SearchAmong ranks and scores the listed documents exactly as Search does with a
+// filter admitting the same documents, and never returns one outside the list.
+func TestKeywordSearchAmongMatchesFilteredSearch(t *testing.T) {
 	kw := NewKeyword()
 	texts := map[string]string{
 		"a": "the quick brown fox jumps over the lazy dog",
 		"b": "a quick brown dog naps in the sun",
 		"c": "foxes and dogs and more foxes",
 		"d": "nothing about animals at all here",
+		"e": "quick quick quick fox",
+		"f": "a dog, a fox and a quick reply",
 	}
 	for id, text := range texts {
 		if err := kw.Add(id, text); err != nil {
 			t.Fatal(err)
 		}
 	}
-	query := "quick fox dog"
-	terms := Tokenize(query)
-	docs, avg, df := kw.TermStats(terms)
-	for _, r := range kw.Search(query, 10, nil) {
-		got := BM25(terms, Tokenize(texts[r.ID]), docs, avg, df)
-		if d := got - float64(r.Score); d > 1e-4 || d < -1e-4 {
-			t.Fatalf("%s: BM25 %v, index %v", r.ID, got, r.Score)
+	kw.Delete("f") // a deleted document's postings stay until compaction
+	among := []string{"a", "c", "e", "f", "unknown"}
+	in := map[string]bool{"a": true, "c": true, "e": true, "f": true}
+	want := kw.Search("quick fox dog", 10, func(id string) bool { return in[id] })
+	got := kw.SearchAmong("quick fox dog", 10, among)
+	if len(want) != 3 || len(got) != len(want) {
+		t.Fatalf("got %v, want %v (3 results)", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("result %d: got %v, want %v", i, got[i], want[i])
 		}
+	}
+	if r := kw.SearchAmong("quick fox dog", 10, []string{}); len(r) != 0 {
+		t.Fatalf("empty list gave %v", r)
 	}
 }

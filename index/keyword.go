@@ -152,6 +152,20 @@ func (k *Keyword) compactIfNeeded() {
 // first, among those filter admits (nil admits all). Score holds the BM25
 // score; Distance is 0.
 func (k *Keyword) Search(query string, limit int, filter func(id string) bool) []Result {
+	return k.search(query, limit, filter, nil)
+}
+
+// SearchAmong is Search over the documents ids only (ids not in the index are
+// ignored): the postings of the query's words are read as by Search, and only
+// the listed documents are scored, so a small candidate set costs no more than
+// the words' postings.
+func (k *Keyword) SearchAmong(query string, limit int, ids []string) []Result {
+	return k.search(query, limit, nil, ids)
+}
+
+// search scores by BM25 every document holding a query term, or only those among
+// ids when ids is not nil, and keeps the best limit that filter admits.
+func (k *Keyword) search(query string, limit int, filter func(id string) bool, ids []string) []Result {
 	terms := Tokenize(query)
 	if len(terms) == 0 || limit <= 0 {
 		return nil
@@ -173,6 +187,15 @@ func (k *Keyword) Search(query string, limit int, filter func(id string) bool) [
 	}
 	defer k.scores.Put(acc)
 	acc.reset(len(k.ids))
+	var member []uint64 // a bit per slot, when scoring among ids
+	if ids != nil {
+		member = make([]uint64, (len(k.ids)+63)/64)
+		for _, id := range ids {
+			if slot, ok := k.slots[id]; ok {
+				member[slot/64] |= 1 << (slot % 64)
+			}
+		}
+	}
 
 	seenTerm := make(map[string]bool, len(terms))
 	for _, term := range terms {
@@ -189,6 +212,9 @@ func (k *Keyword) Search(query string, limit int, filter func(id string) bool) [
 		// them) and skipped below: cheaper than a check per posting.
 		lenScale := bm25K1 * bm25B / avgLen
 		for _, p := range k.postings[term] {
+			if member != nil && member[p.slot/64]&(1<<(p.slot%64)) == 0 {
+				continue
+			}
 			tf := float64(p.freq)
 			norm := bm25K1*(1-bm25B) + lenScale*float64(p.length)
 			acc.add(p.slot, idf*tf*(bm25K1+1)/(tf+norm))

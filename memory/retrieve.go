@@ -105,11 +105,7 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 			}
 		}
 		vres = ti.vec.SearchAmong(qvec, k, admitted)
-		if len(admitted) <= scopedKeywordMax {
-			kres = ti.keywordAmong(q.Context, k, admitted)
-		} else {
-			kres = ti.kw.Search(q.Context, k, filter)
-		}
+		kres = ti.kw.SearchAmong(q.Context, k, admitted)
 	} else {
 		vres = ti.vec.Search(qvec, k, filter)
 		kres = ti.kw.Search(q.Context, k, filter)
@@ -123,36 +119,6 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 	}
 	e.cache.put(key, ranked)
 	return Result{Hits: hits, Embeddings: 1, Tokens: int(e.billedTokens(usage))}, nil
-}
-
-// scopedKeywordMax bounds the candidates whose words are scored directly: each costs
-// a tokenisation, so past it the index's own search is cheaper.
-const scopedKeywordMax = 256
-
-// keywordAmong scores ids (admitted candidates) by BM25 against the tenant's keyword
-// statistics, as the keyword index would; the caller holds ti.mu.
-func (ti *tenantIndex) keywordAmong(query string, limit int, ids []string) []index.Result {
-	terms := index.Tokenize(query)
-	if len(terms) == 0 || limit <= 0 {
-		return nil
-	}
-	docs, avgLen, df := ti.kw.TermStats(terms)
-	var out []index.Result
-	for _, id := range ids {
-		if s := index.BM25(terms, index.Tokenize(ti.docs[id].keywordText()), docs, avgLen, df); s > 0 {
-			out = append(out, index.Result{ID: id, Score: float32(s)})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Score != out[j].Score {
-			return out[i].Score > out[j].Score
-		}
-		return out[i].ID > out[j].ID
-	})
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out
 }
 
 // unconstrained reports whether q has neither scope nor filters.
