@@ -384,3 +384,36 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 	s.ok(t, 200, req{method: "DELETE", path: "/v1/webhooks/" + hook.ID, key: key}, nil)
 	s.fails(t, 404, "NOT_FOUND", req{method: "GET", path: "/v1/webhooks/" + hook.ID + "/deliveries", key: key})
 }
+
+// An org that reaches its monthly API-call quota is announced once, as
+// usage.quota_exceeded with the metric, the limit and the count, signed.
+func TestWebhookQuotaExceededOnce(t *testing.T) {
+	s := startServer(t, "", append(fastBilling, "MEMORYD_PLANS_STARTER_MONTHLY_API_CALLS=5")...)
+	_, key := s.newOrg(t, "Capped", "starter")
+	rc := newReceiver(t, 0)
+	var hook webhookCreated
+	s.ok(t, 201, req{method: "POST", path: "/v1/webhooks", key: key,
+		body: map[string]any{"url": rc.URL, "events": []string{"usage.quota_exceeded"}}}, &hook) // call 1
+	rc.setSecret(hook.Secret)
+	for range 3 { // calls 2-4: below the quota of 5
+		s.ok(t, 200, req{method: "GET", path: "/v1/account", key: key}, nil)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if hits, _ := rc.snapshot(); len(hits) != 0 {
+		t.Fatalf("quota_exceeded below the quota: %+v", hits)
+	}
+	for range 3 { // call 5 reaches the quota; what comes after is refused or billed as overage
+		s.do(t, req{method: "GET", path: "/v1/account", key: key})
+	}
+	rc.waitHits(t, 1)
+	time.Sleep(time.Second) // several more checks of the alert loop
+	hits, bad := rc.snapshot()
+	if len(hits) != 1 || bad != 0 {
+		t.Fatalf("receiver got %d requests (%d badly signed), want the event once: %+v", len(hits), bad, hits)
+	}
+	data, _ := hits[0].body["data"].(map[string]any)
+	if hits[0].event != "usage.quota_exceeded" || data["metric"] != "api_calls" || data["limit"] != 5.0 || data["used"].(float64) < 5 {
+		t.Fatalf("event %+v", hits[0])
+	}
+	t.Logf("usage.quota_exceeded once: %v", data)
+}
