@@ -132,3 +132,55 @@ func TestRoundCents(t *testing.T) {
 		}
 	}
 }
+
+// The scheduler closes the previous month once close_delay has passed since it ended,
+// once; with auto_close off it leaves the month to the operator.
+func TestCloseDueAfterDelay(t *testing.T) {
+	now := time.Date(2026, 11, 1, 0, 30, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st := openStore(t, clock)
+	org, _, _, err := st.CreateOrgWithAdminKey("Acme", "starter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordUsage([]store.UsageEvent{{OrgID: org.ID, Mode: store.ModeLive, KeyID: "key_x", Endpoint: "GET /v1/account",
+		Status: 200, At: time.Date(2026, 10, 20, 8, 0, 0, 0, time.UTC)}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Billing.AutoClose, cfg.Billing.CloseDelay.Duration = true, time.Hour
+	svc := New(cfg, st, nil, Options{Now: clock})
+	october := func() []store.Invoice {
+		invs, err := st.InvoicesForPeriod("2026-10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return invs
+	}
+
+	off := cfg
+	off.Billing.AutoClose = false
+	closed := ""
+	now = now.Add(2 * time.Hour)
+	New(off, st, nil, Options{Now: clock}).closeDue(&closed)
+	if closed != "" || len(october()) != 0 {
+		t.Fatalf("auto_close off closed %q: %+v", closed, october())
+	}
+
+	now = time.Date(2026, 11, 1, 0, 59, 0, 0, time.UTC) // within the delay
+	svc.closeDue(&closed)
+	if closed != "" || len(october()) != 0 {
+		t.Fatalf("closed %q before the delay: %+v", closed, october())
+	}
+	now = time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC)
+	svc.closeDue(&closed)
+	invs := october()
+	if closed != "2026-10" || len(invs) != 1 || invs[0].OrgID != org.ID || invs[0].Status != StatusOpen {
+		t.Fatalf("after the delay: closed %q, invoices %+v", closed, invs)
+	}
+	now = now.Add(time.Minute)
+	svc.closeDue(&closed)
+	if again := october(); len(again) != 1 || again[0].ID != invs[0].ID {
+		t.Fatalf("closed twice: %+v", again)
+	}
+}
