@@ -255,40 +255,64 @@ func (e *Engine) Update(ctx context.Context, t Tenant, id string, p Patch, ch st
 	if err != nil {
 		return store.Memory{}, err
 	}
-	var vec []float32
-	if p.Text != nil {
-		vecs, usage, err := e.embed(ctx, []string{*p.Text})
-		if err != nil {
-			return store.Memory{}, err
+	// A text equal to the stored one needs no embedding (nor is one billed). The
+	// check reads the index; if the stored text moved meanwhile, the store's check
+	// below says so and the update runs again with an embedding.
+	needVec := p.Text != nil
+	if needVec {
+		ti.mu.RLock()
+		if d := ti.docs[id]; d != nil && d.mem.Text == *p.Text {
+			needVec = false
 		}
-		vec = vecs[0]
-		if ch.Usage != nil {
-			ch.Usage.Embeddings++
-			ch.Usage.TokensIn += e.billedTokens(usage)
-		}
+		ti.mu.RUnlock()
 	}
-	ch.At = e.now().UTC()
-	m, err := e.store.UpdateMemory(t.OrgID, t.Mode, id, ch, func(m *store.Memory) error {
-		if p.Text != nil && *p.Text != m.Text {
-			m.Text = *p.Text
-			m.Vector, m.VectorModel = vec, e.embedder.Model()
+	var vec []float32
+	var m store.Memory
+	for {
+		if needVec && vec == nil {
+			vecs, usage, err := e.embed(ctx, []string{*p.Text})
+			if err != nil {
+				return store.Memory{}, err
+			}
+			vec = vecs[0]
+			if ch.Usage != nil {
+				ch.Usage.Embeddings++
+				ch.Usage.TokensIn += e.billedTokens(usage)
+			}
 		}
-		if p.Metadata != nil {
-			m.Metadata = p.Metadata
+		ch.At = e.now().UTC()
+		m, err = e.store.UpdateMemory(t.OrgID, t.Mode, id, ch, func(m *store.Memory) error {
+			if p.Text != nil && *p.Text != m.Text {
+				if vec == nil {
+					return errTextMoved
+				}
+				m.Text = *p.Text
+				m.Vector, m.VectorModel = vec, e.embedder.Model()
+			}
+			if p.Metadata != nil {
+				m.Metadata = p.Metadata
+			}
+			if p.ClearExpiry {
+				m.ExpiresAt = nil
+			} else if p.ExpiresAt != nil {
+				m.ExpiresAt = p.ExpiresAt
+			}
+			return nil
+		})
+		if !errors.Is(err, errTextMoved) {
+			break
 		}
-		if p.ClearExpiry {
-			m.ExpiresAt = nil
-		} else if p.ExpiresAt != nil {
-			m.ExpiresAt = p.ExpiresAt
-		}
-		return nil
-	})
+		needVec = true
+	}
 	if err != nil {
 		return m, mapErr(err)
 	}
 	ti.put(&m)
 	return m, nil
 }
+
+// errTextMoved: the stored text changed after Update decided no embedding was needed.
+var errTextMoved = errors.New("memory: stored text changed during the update")
 
 // Delete removes one memory.
 func (e *Engine) Delete(t Tenant, id string, ch store.Change) error {

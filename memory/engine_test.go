@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"memoryd/store"
 )
@@ -246,5 +248,38 @@ func TestVectorSnapshots(t *testing.T) {
 	e4 := open()
 	if ti := loaded(e4); ti.fromSnapshot || ti.vec.Len() != 122 {
 		t.Fatalf("damaged snapshot: from=%v len=%d", ti.fromSnapshot, ti.vec.Len())
+	}
+}
+
+// An update that repeats the stored text needs no embedding and bills none; a new
+// text is embedded once and found by its own words.
+func TestUpdateSameTextEmbedsNothing(t *testing.T) {
+	e, _, tn := newEngine(t)
+	ctx := context.Background()
+	mems, err := e.Create(ctx, tn, []NewMemory{{Text: "prefers green tea in the morning", UserID: "u1"}}, store.Change{Source: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := mems[0].ID
+	same, meta := "prefers green tea in the morning", json.RawMessage(`{"k":1}`)
+	ev := store.UsageEvent{OrgID: tn.OrgID, Mode: tn.Mode, At: time.Now(), Endpoint: "PUT /v1/memories/{id}"}
+	m, err := e.Update(ctx, tn, id, Patch{Text: &same, Metadata: meta}, store.Change{Source: "api", Usage: &ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Embeddings != 0 || ev.TokensIn != 0 || m.Text != same || string(m.Metadata) != `{"k":1}` {
+		t.Fatalf("same text: embeddings %d tokens %d, memory %+v", ev.Embeddings, ev.TokensIn, m)
+	}
+	other := "switched to black coffee"
+	ev = store.UsageEvent{OrgID: tn.OrgID, Mode: tn.Mode, At: time.Now(), Endpoint: "PUT /v1/memories/{id}"}
+	if _, err := e.Update(ctx, tn, id, Patch{Text: &other}, store.Change{Source: "api", Usage: &ev}); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Embeddings != 1 {
+		t.Fatalf("new text: embeddings %d, want 1", ev.Embeddings)
+	}
+	res, err := e.Retrieve(ctx, tn, Query{Context: "black coffee", Max: 1})
+	if err != nil || len(res.Hits) != 1 || res.Hits[0].Memory.Text != other {
+		t.Fatalf("retrieve after update: %+v %v", res.Hits, err)
 	}
 }
