@@ -256,9 +256,10 @@ func TestExtractAnswerAndRerankWithModelE2E(t *testing.T) {
 
 	var u usageJSON
 	s.ok(t, 200, req{method: "GET", path: "/v1/usage", key: key}, &u)
-	// 1 extraction + 1 decision (the dog had no similar memory... but Leeds was there) + 2 answers + 1 re-rank.
-	if u.Usage["model_calls"] < 4 || u.Usage["tokens_output"] == 0 {
-		t.Fatalf("usage = %v", u.Usage)
+	// Every request the model got is metered once: 1 extraction + 2 decisions + 2
+	// answers (none for the empty scope) + 1 re-rank.
+	if n := len(srv.Requests()); n != 6 || u.Usage["model_calls"] != int64(n) || u.Usage["tokens_output"] == 0 {
+		t.Fatalf("usage = %v after %d model requests", u.Usage, n)
 	}
 }
 
