@@ -225,7 +225,7 @@ func TestScenarioSuiteScripted(t *testing.T) {
 // The same dialogues against a real model, without scripts. Run with
 //
 //	MEMORYD_TEST_LLM_BASE_URL=https://api.openai.com/v1 MEMORYD_TEST_LLM_API_KEY=sk-… \
-//	MEMORYD_TEST_LLM_MODEL=gpt-4o-mini go test ./memory -run TestScenarioSuiteRealModel -v
+//	MEMORYD_TEST_LLM_MODEL=gpt-4o-mini go test ./memory -run TestScenarioSuiteRealModel -v -timeout 3h
 func TestScenarioSuiteRealModel(t *testing.T) {
 	base, key, model := os.Getenv("MEMORYD_TEST_LLM_BASE_URL"), os.Getenv("MEMORYD_TEST_LLM_API_KEY"), os.Getenv("MEMORYD_TEST_LLM_MODEL")
 	if base == "" || model == "" {
