@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"memoryd/config"
+	"memoryd/memory/scriptedmodel"
 )
 
 // screenshotDir is where the browser test writes its screenshots (named in the README,
@@ -254,8 +255,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	const infraUSD = 40
-	s := startServer(t, "", "MEMORYD_ADMIN_PASSWORD_BCRYPT="+string(hash),
-		"MEMORYD_COSTS_INFRASTRUCTURE_MONTHLY_USD="+strconv.Itoa(infraUSD), "MEMORYD_COSTS_REQUEST_SHARE=0.5")
+	// The scripted stand-in model (unpriced: its calls cost nothing) answers one
+	// question, so the operator's model panel has prefilter savings to show.
+	model := scriptedmodel.Start(&scriptedmodel.Script{})
+	defer model.Close()
+	s := startServer(t, "", append(scriptedLLMEnv(model), "MEMORYD_ADMIN_PASSWORD_BCRYPT="+string(hash),
+		"MEMORYD_COSTS_INFRASTRUCTURE_MONTHLY_USD="+strconv.Itoa(infraUSD), "MEMORYD_COSTS_REQUEST_SHARE=0.5")...)
 	acme, acmeKey := s.newOrg(t, "Acme", "starter")
 	beta, betaKey := s.newOrg(t, "Beta", "pro")
 	worker := s.newKey(t, acmeKey, "live", "read", "write")
@@ -520,6 +525,9 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	t.Run("operator sees margins", func(t *testing.T) {
 		b.t = t
+		// One answer from the best of Acme's memories in u_1: the others were kept from the model.
+		s.ok(t, 200, req{method: "POST", path: "/v1/query/answer", key: acmeKey,
+			body: map[string]any{"context": "Which instrument does the user play?", "user_id": "u_1", "max_memories": 1}}, nil)
 		// Each org's live API calls this month: /v1/usage counts those before it, and
 		// itself afterwards.
 		defaultKey := s.firstKey
@@ -546,6 +554,9 @@ func TestDashboardInBrowser(t *testing.T) {
 				StoredBytes int64   `json:"stored_bytes"`
 				MarginUSD   float64 `json:"margin_usd"`
 			} `json:"orgs"`
+			Models struct {
+				PrefilterTokensSaved int64 `json:"prefilter_tokens_saved"`
+			} `json:"models"`
 		}
 		s.ok(t, 200, req{method: "GET", path: "/v1/admin/analytics", key: testAdminToken}, &an)
 		bytes := map[string]int64{}
@@ -597,6 +608,24 @@ func TestDashboardInBrowser(t *testing.T) {
 		b.screenshot("admin-operations")
 		b.click(`a[href="#storage"]`)
 		b.waitFor("storage", fmt.Sprintf(`document.querySelector('#storage-table tr[data-org=%q]')`, beta.ID))
+		// The model panel shows the analytics' prefilter savings, labelled an estimate:
+		// the answer model got 1 of Acme's 4 memories left in u_1, so 3 of its size were saved.
+		reqs := model.Requests()
+		sent := scriptedmodel.Numbered(reqs[len(reqs)-1].System())
+		if len(reqs) != 1 || len(sent) != 1 {
+			t.Fatalf("%d model requests, the answer's with %q", len(reqs), sent)
+		}
+		if want := int64(math.Round(float64((len(texts)-1-1)*len(sent[0])) / 4)); an.Models.PrefilterTokensSaved != want {
+			t.Errorf("analytics report %d prefilter tokens saved, the test computes %d", an.Models.PrefilterTokensSaved, want)
+		}
+		t.Logf("the answer model got %q of 4 memories: %d prefilter tokens saved", sent[0], an.Models.PrefilterTokensSaved)
+		saved := `#models [data-field=prefilter-saved]`
+		if got, want := b.text(saved+" strong"), strconv.FormatInt(an.Models.PrefilterTokensSaved, 10); strings.ReplaceAll(got, ",", "") != want {
+			t.Errorf("prefilter tokens saved shows %q, the analytics %s", got, want)
+		}
+		if label := b.text(saved + " .label"); !strings.Contains(label, "estimate") {
+			t.Errorf("prefilter savings labelled %q, not as an estimate", label)
+		}
 		b.screenshot("admin-storage")
 		b.click("#signout")
 		b.do("operator signed out", chromedp.WaitVisible(chromedp.ID("signin-form")))

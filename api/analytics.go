@@ -243,7 +243,8 @@ func (s *Server) adminAnalytics(w http.ResponseWriter, r *http.Request) error {
 		"models": map[string]any{
 			"model_calls": models.ModelCalls, "tokens_input": models.TokensIn, "tokens_output": models.TokensOut,
 			"embeddings": models.Embeddings, "tokens_per_model_call": tokensPerCall, "model_cost_usd": meter.USD(models.CostMicros),
-			"retrieval_cache": map[string]any{"hits": hits, "misses": misses, "hit_rate": hitRate},
+			"prefilter_tokens_saved": models.PrefilterTokensSaved,
+			"retrieval_cache":        map[string]any{"hits": hits, "misses": misses, "hit_rate": hitRate},
 		},
 	})
 	return nil

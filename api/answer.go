@@ -68,7 +68,8 @@ func (s *Server) queryAnswer(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// countModel adds a retrieval's embedding and a model's calls to the request's work.
+// countModel adds a retrieval's embedding, a model's calls and the tokens the
+// retrieval kept from the model to the request's work.
 func countModel(r *http.Request, res memory.Result, u llm.ChatUsage) {
 	ri := info(r)
 	ri.work.embeddings += int64(res.Embeddings)
@@ -76,6 +77,7 @@ func countModel(r *http.Request, res memory.Result, u llm.ChatUsage) {
 	ri.work.tokensOut += int64(u.CompletionTokens)
 	ri.work.modelCalls += int64(u.Requests)
 	ri.work.costMicros += u.CostMicros
+	ri.work.prefilterTokensSaved += res.PrefilterTokensSaved
 }
 
 func viewHits(hits []memory.Hit) []hitView {

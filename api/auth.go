@@ -228,7 +228,8 @@ func (s *Server) usageEvent(r *http.Request, p *principal) store.UsageEvent {
 		TokensIn: ri.work.tokensIn, TokensOut: ri.work.tokensOut,
 		MemoriesRead: ri.work.memoriesRead, MemoriesWritten: ri.work.memoriesWritten,
 		Embeddings: ri.work.embeddings, ModelCalls: ri.work.modelCalls, CostMicros: ri.work.costMicros,
-		RequestID: ri.id, DurationMS: float64(time.Since(ri.start).Microseconds()) / 1000, At: ri.start.UTC(),
+		PrefilterTokensSaved: ri.work.prefilterTokensSaved,
+		RequestID:            ri.id, DurationMS: float64(time.Since(ri.start).Microseconds()) / 1000, At: ri.start.UTC(),
 	}
 }
 

@@ -32,6 +32,8 @@ type work struct {
 	embeddings      int64
 	modelCalls      int64
 	costMicros      int64
+	// prefilterTokensSaved is an operator metric: not in meta.usage, never billed.
+	prefilterTokensSaved int64
 }
 
 // Usage is the per-request work reported in meta.usage.

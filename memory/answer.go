@@ -82,6 +82,7 @@ func (e *Engine) Answer(ctx context.Context, t Tenant, q Query, template string)
 			reply.answer, reply.grounded, reply.used, err = parseAnswer(s, len(res.Hits))
 			return err
 		})
+	a.Retrieval.PrefilterTokensSaved = e.prefilterSaved(t, q, res.Hits, a.Usage.Requests)
 	if err != nil {
 		return a, err
 	}

@@ -41,6 +41,7 @@ func (e *Engine) Query(ctx context.Context, t Tenant, q Query) (Result, llm.Chat
 	usage, err := e.chat.CompleteJSON(ctx, llm.TaskRerank,
 		[]llm.Message{{Role: "system", Content: rerankSystem}, {Role: "user", Content: b.String()}},
 		func(s string) error { var err error; scores, err = parseScores(s, len(res.Hits)); return err })
+	res.PrefilterTokensSaved = e.prefilterSaved(t, q, res.Hits, usage.Requests)
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, usage, ctx.Err()

@@ -37,6 +37,10 @@ type Result struct {
 	Embeddings int // texts embedded (0 when the query vector came from the cache)
 	Tokens     int // tokens the embedder reported
 	Cached     bool
+	// PrefilterTokensSaved estimates the prompt tokens a model call after retrieval did
+	// not need because retrieval sent it these hits instead of the whole scope (see
+	// prefilterSaved); 0 when no model was called.
+	PrefilterTokensSaved int64
 }
 
 // Ranking: the vector index and the keyword index (BM25 over each memory with the

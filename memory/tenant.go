@@ -321,20 +321,7 @@ func (ti *tenantIndex) indexScope(id string, d *doc, add bool) {
 // scope's sets, when that set is small enough that scoring it directly beats a
 // filtered search of the whole tenant; ok is false otherwise. The caller holds mu.
 func (ti *tenantIndex) scopedCandidates(sc store.Scope) (ids []string, ok bool) {
-	var smallest map[string]struct{}
-	found := false
-	for _, f := range []struct {
-		sets  map[string]map[string]struct{}
-		value string
-	}{{ti.byUser, sc.UserID}, {ti.byAgent, sc.AgentID}, {ti.bySession, sc.SessionID}} {
-		if f.value == "" {
-			continue
-		}
-		set := f.sets[f.value]
-		if !found || len(set) < len(smallest) {
-			smallest, found = set, true
-		}
-	}
+	smallest, found := ti.smallestScopeSet(sc)
 	if !found || len(smallest) > max(scopedDirectMax, len(ti.docs)/4) && len(smallest) > len(ti.docs)/4 {
 		return nil, false
 	}
@@ -343,6 +330,24 @@ func (ti *tenantIndex) scopedCandidates(sc store.Scope) (ids []string, ok bool) 
 		ids = append(ids, id)
 	}
 	return ids, true
+}
+
+// smallestScopeSet returns the smallest of the id sets of sc's user, agent and session
+// (nil when a value has no memories); ok is false when sc sets none. The caller holds mu.
+func (ti *tenantIndex) smallestScopeSet(sc store.Scope) (smallest map[string]struct{}, ok bool) {
+	for _, f := range []struct {
+		sets  map[string]map[string]struct{}
+		value string
+	}{{ti.byUser, sc.UserID}, {ti.byAgent, sc.AgentID}, {ti.bySession, sc.SessionID}} {
+		if f.value == "" {
+			continue
+		}
+		set := f.sets[f.value]
+		if !ok || len(set) < len(smallest) {
+			smallest, ok = set, true
+		}
+	}
+	return smallest, ok
 }
 
 // scopedDirectMax bounds the candidates scored directly: up to it, looking each one

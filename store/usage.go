@@ -22,22 +22,25 @@ var (
 
 // UsageEvent is the work one request did: what customers are billed from.
 type UsageEvent struct {
-	ID              string    `json:"id"`
-	OrgID           string    `json:"org_id"`
-	Mode            Mode      `json:"mode"`
-	KeyID           string    `json:"key_id"`
-	Endpoint        string    `json:"endpoint"` // the route, e.g. "POST /v1/memories"
-	Status          int       `json:"status"`
-	TokensIn        int64     `json:"tokens_in"`
-	TokensOut       int64     `json:"tokens_out"`
-	MemoriesRead    int64     `json:"memories_read"`
-	MemoriesWritten int64     `json:"memories_written"`
-	Embeddings      int64     `json:"embeddings"`
-	ModelCalls      int64     `json:"model_calls"`
-	CostMicros      int64     `json:"cost_micros"` // internal cost (model calls), micro-USD
-	RequestID       string    `json:"request_id"`
-	DurationMS      float64   `json:"duration_ms"`
-	At              time.Time `json:"at"`
+	ID              string `json:"id"`
+	OrgID           string `json:"org_id"`
+	Mode            Mode   `json:"mode"`
+	KeyID           string `json:"key_id"`
+	Endpoint        string `json:"endpoint"` // the route, e.g. "POST /v1/memories"
+	Status          int    `json:"status"`
+	TokensIn        int64  `json:"tokens_in"`
+	TokensOut       int64  `json:"tokens_out"`
+	MemoriesRead    int64  `json:"memories_read"`
+	MemoriesWritten int64  `json:"memories_written"`
+	Embeddings      int64  `json:"embeddings"`
+	ModelCalls      int64  `json:"model_calls"`
+	CostMicros      int64  `json:"cost_micros"` // internal cost (model calls), micro-USD
+	// PrefilterTokensSaved estimates the prompt tokens retrieval kept away from the
+	// request's model calls (an operator metric, never billed).
+	PrefilterTokensSaved int64     `json:"prefilter_tokens_saved,omitempty"`
+	RequestID            string    `json:"request_id"`
+	DurationMS           float64   `json:"duration_ms"`
+	At                   time.Time `json:"at"`
 	// Job marks the work of a background job: metered, but not an API call.
 	Job bool `json:"job,omitempty"`
 }
@@ -52,6 +55,8 @@ type UsageCounters struct {
 	Embeddings      int64 `json:"embeddings"`
 	ModelCalls      int64 `json:"model_calls"`
 	CostMicros      int64 `json:"cost_micros"`
+	// PrefilterTokensSaved: rows written before it existed read as 0.
+	PrefilterTokensSaved int64 `json:"prefilter_tokens_saved,omitempty"`
 }
 
 // Add counts one event: an API call unless it is a job's work.
@@ -62,7 +67,7 @@ func (c *UsageCounters) Add(ev *UsageEvent) {
 	}
 	c.Merge(UsageCounters{APICalls: calls, TokensIn: ev.TokensIn, TokensOut: ev.TokensOut,
 		MemoriesRead: ev.MemoriesRead, MemoriesWritten: ev.MemoriesWritten, Embeddings: ev.Embeddings,
-		ModelCalls: ev.ModelCalls, CostMicros: ev.CostMicros})
+		ModelCalls: ev.ModelCalls, CostMicros: ev.CostMicros, PrefilterTokensSaved: ev.PrefilterTokensSaved})
 }
 
 // Merge adds other's counts.
@@ -75,6 +80,7 @@ func (c *UsageCounters) Merge(o UsageCounters) {
 	c.Embeddings += o.Embeddings
 	c.ModelCalls += o.ModelCalls
 	c.CostMicros += o.CostMicros
+	c.PrefilterTokensSaved += o.PrefilterTokensSaved
 }
 
 // Rollup granularities and dimensions.

@@ -59,8 +59,8 @@ async function analytics(period, fresh) {
 
 const money = (v) => el("td", { class: v < 0 ? "n neg" : "n" }, usd(v));
 
-function stat(label, value, sub) {
-  return el("div", { class: "stat" }, el("span", { class: "label" }, label), el("strong", {}, value), sub ? el("span", { class: "sub" }, sub) : null);
+function stat(label, value, sub, attrs = {}) {
+  return el("div", { class: "stat", ...attrs }, el("span", { class: "label" }, label), el("strong", {}, value), sub ? el("span", { class: "sub" }, sub) : null);
 }
 
 const PLANS = ["free", "starter", "pro", "enterprise"];
@@ -115,6 +115,9 @@ async function loadStorage(fresh) {
     stat("Tokens per model call", m.tokens_per_model_call === null ? "—" : num(m.tokens_per_model_call)),
     stat("Model cost", usd(m.model_cost_usd)),
     stat("Embeddings", num(m.embeddings)),
+    stat("Prefilter tokens saved (estimate)", num(m.prefilter_tokens_saved), "prompt tokens not sent to models",
+      { "data-field": "prefilter-saved", title: "An estimate, not a count: per model call of /v1/query (re-ranking) and /v1/query/answer, " +
+        "(memories in the query's scope − memories sent) × the mean size of those sent, at about 4 bytes of text a token." }),
     stat("Retrieval cache hit rate", c.hit_rate === null ? "—" : (100 * c.hit_rate).toFixed(1) + "%", `${num(c.hits)} hits · ${num(c.misses)} misses since start`));
   const xs = current.days.map((d) => Date.parse(d.day + "T00:00:00Z") / 1000);
   chart($("#chart-storage"), xs, [{ label: "Memories written", values: current.days.map((d) => d.memories_written), color: "#2457c5" }], { bars: true });
