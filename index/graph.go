@@ -126,16 +126,22 @@ func (g *graph) encode(from int) {
 		return
 	}
 	n := len(g.ids)
-	if cap(g.codes) < n*g.dim {
-		codes := make([]int8, len(g.codes), n*g.dim+n*g.dim/4)
-		copy(codes, g.codes)
-		g.codes = codes
-		adviseHugePages(g.codes[:cap(g.codes)])
-	}
+	g.codes = growHuge(g.codes, n*g.dim-len(g.codes))
 	g.codes = g.codes[:n*g.dim]
 	for s := from; s < n; s++ {
 		g.scales = append(g.scales, quantize(g.vector(uint32(s)), g.code(uint32(s))))
 	}
+}
+
+// growHuge is slices.Grow for the graph's big arrays: a new backing array is
+// advised onto huge pages (see adviseHugePages).
+func growHuge[T any](s []T, n int) []T {
+	if n <= cap(s)-len(s) {
+		return s
+	}
+	s = slices.Grow(s, n)
+	adviseHugePages(s[:cap(s)])
+	return s
 }
 
 func (g *graph) vector(slot uint32) []float32 {
@@ -240,11 +246,7 @@ func (g *graph) setNeighboursIf(slot uint32, level int, list []uint32, version u
 func (g *graph) appendNode(id string, vec []float32, level int) uint32 {
 	slot := uint32(len(g.ids))
 	g.ids = append(g.ids, id)
-	if len(g.vectors)+len(vec) > cap(g.vectors) {
-		g.vectors = slices.Grow(g.vectors, len(vec))
-		adviseHugePages(g.vectors[:cap(g.vectors)])
-	}
-	g.vectors = append(g.vectors, vec...)
+	g.vectors = append(growHuge(g.vectors, len(vec)), vec...)
 	g.encode(int(slot))
 	g.levels = append(g.levels, uint8(level))
 	g.layer0 = append(g.layer0, make([]uint32, g.m0+1)...)
