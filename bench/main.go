@@ -168,19 +168,37 @@ func (t *target) call(method, path string, body, out any) error {
 // serverCPU reads the server's CPU seconds so far from /metrics (with the operator
 // token when the bench started the server); ok is false when it cannot.
 func (t *target) serverCPU() (float64, bool) {
+	m, ok := t.scrapeMetrics()
+	if !ok {
+		return 0, false
+	}
+	return cpuSeconds(m)
+}
+
+// scrapeMetrics returns the server's /metrics text; ok is false when it cannot.
+func (t *target) scrapeMetrics() ([]byte, bool) {
 	req, err := http.NewRequest("GET", t.base+"/metrics", nil)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	if t.admin != "" {
 		req.Header.Set("Authorization", "Bearer "+t.admin)
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, false
+	}
+	return raw, true
+}
+
+// cpuSeconds is process_cpu_seconds_total in a /metrics text.
+func cpuSeconds(metrics []byte) (float64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(metrics))
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
 			var f float64
