@@ -1,11 +1,12 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"slices"
-	"sort"
+	"strings"
 	"time"
 
 	"memoryd/index"
@@ -181,27 +182,58 @@ type scored struct {
 // meaning (absolute, negative counted as 0) plus half the BM25 score relative to the
 // best keyword match for this query. Equal weights, not fitted to any data set.
 func blend(vres, kres []index.Result) []scored {
-	acc := make(map[string]float32, len(vres)+len(kres))
+	// The union is gathered in a small open-addressing table keyed by a hash of the
+	// id's last bytes (the random part of a memory id): cheaper than a map of strings
+	// for the hundred or so candidates of a query.
+	n := len(vres) + len(kres)
+	size := 16
+	for size < 2*n {
+		size *= 2
+	}
+	table := make([]int32, size) // 1 + index into out; 0 is empty
+	out := make([]scored, 0, n)
+	add := func(id string, s float32) {
+		for h := idHash(id) & uint64(size-1); ; h = (h + 1) & uint64(size-1) {
+			j := table[h]
+			if j == 0 {
+				out = append(out, scored{id, s})
+				table[h] = int32(len(out))
+				return
+			}
+			if out[j-1].id == id {
+				out[j-1].score += s
+				return
+			}
+		}
+	}
 	for _, r := range vres {
-		acc[r.ID] += vectorWeight * max(0, r.Score)
+		add(r.ID, vectorWeight*max(0, r.Score))
 	}
 	if len(kres) > 0 && kres[0].Score > 0 {
 		top := kres[0].Score
 		for _, r := range kres {
-			acc[r.ID] += (1 - vectorWeight) * r.Score / top
+			add(r.ID, (1-vectorWeight)*r.Score/top)
 		}
 	}
-	out := make([]scored, 0, len(acc))
-	for id, s := range acc {
-		out = append(out, scored{id, roundScore(min(1, s))})
+	for i := range out {
+		out[i].score = roundScore(min(1, out[i].score))
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].score != out[j].score {
-			return out[i].score > out[j].score
+	slices.SortFunc(out, func(a, b scored) int {
+		if a.score != b.score {
+			return cmp.Compare(b.score, a.score)
 		}
-		return out[i].id > out[j].id // newer first on ties
+		return strings.Compare(b.id, a.id) // newer first on ties
 	})
 	return out
+}
+
+// idHash mixes the last 8 bytes of an id (all of a shorter one).
+func idHash(id string) uint64 {
+	var h uint64
+	for i := max(0, len(id)-8); i < len(id); i++ {
+		h = h<<8 | uint64(id[i])
+	}
+	return (h ^ uint64(len(id))) * 0x9e3779b97f4a7c15 >> 32
 }
 
 // roundScore keeps 4 decimals: the threshold compares the same number the answer
