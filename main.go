@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -176,6 +177,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// find it.
 	var srv *api.Server
 	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
+		SearchSlots:   searchSlots(),
 		OnMemoryEvent: func(t memory.Tenant, event string, m store.Memory) { srv.EmitMemoryEvent(t, event, m) },
 		IndexDir:      indexDir, Chat: chat, Workers: cfg.Jobs.Workers,
 		OnUsage: func(ev store.UsageEvent) { mtr.Record(ev, false) }})
@@ -474,3 +476,17 @@ func redirectServer(cfg config.Config, httpsAddr net.Addr) *http.Server {
 		}),
 	}
 }
+
+// searchSlots sizes the engine's search slots to the cores Go was given (GOMAXPROCS,
+// or the CPU count or container limit), and gives the scheduler one processor more
+// than that, which is free to find arriving requests and to read and answer them
+// while the searches use the cores (see memory.Engine.searchSlot). An explicit
+// GOMAXPROCS is kept, with one slot fewer than its processors. Once per process.
+var searchSlots = sync.OnceValue(func() int {
+	procs := runtime.GOMAXPROCS(0)
+	if os.Getenv("GOMAXPROCS") != "" {
+		return max(1, procs-1)
+	}
+	runtime.GOMAXPROCS(procs + 1)
+	return procs
+})

@@ -76,17 +76,23 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 
 	var qvec []float32
 	var usage llm.Usage
-	if e.local != nil {
-		qvec, err = e.local.EmbedQuery(ctx, q.Context, ti.stats)
-	} else {
+	if e.local == nil {
+		// A remote model is waited for outside the search slots.
 		var vecs [][]float32
-		vecs, usage, err = llm.EmbedWithUsage(ctx, e.embedder, []string{q.Context})
-		if err == nil {
-			qvec = vecs[0]
+		if vecs, usage, err = llm.EmbedWithUsage(ctx, e.embedder, []string{q.Context}); err != nil {
+			return Result{}, err
 		}
+		qvec = vecs[0]
 	}
+	release, err := e.searchSlot(ctx)
 	if err != nil {
 		return Result{}, err
+	}
+	defer release()
+	if e.local != nil {
+		if qvec, err = e.local.EmbedQuery(ctx, q.Context, ti.stats); err != nil {
+			return Result{}, err
+		}
 	}
 
 	now := e.now()
