@@ -3,9 +3,12 @@ package index
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -265,5 +268,50 @@ func BenchmarkUniform(b *testing.B) {
 			}
 			b.ReportMetric(recallAt(10, d.queries, truth, func(q []float32, k int) []Result { return h.SearchEf(q, k, ef, nil) }), "recall@10")
 		})
+	}
+}
+
+// BenchmarkKeywordZipf: 100k documents shaped like the engine's keyword texts (a
+// memory of 8–20 words with the two memories before it), words drawn by Zipf's law
+// over 20,000 headed by function words, queries of 4–10 words, the 50 best kept, as a retrieval asks.
+func BenchmarkKeywordZipf(b *testing.B) {
+	rng := rngFor(11)
+	// The head of the distribution is function words, which the tokenizer drops.
+	vocab := strings.Fields("the to and a of i in you it is that my was for on with me at have be this so but we he not are just")
+	for i := len(vocab); i < 20_000; i++ {
+		vocab = append(vocab, fmt.Sprintf("w%dx", i))
+	}
+	// Zipf (s = 1.1) by inverse transform over the ranks' weights.
+	cum := make([]float64, len(vocab))
+	total := 0.0
+	for i := range cum {
+		total += 1 / math.Pow(float64(i+2), 1.1)
+		cum[i] = total
+	}
+	word := func() string {
+		r := rng.Float64() * total
+		return vocab[sort.SearchFloat64s(cum, r)]
+	}
+	sentence := func(lo, hi int) string {
+		w := make([]string, lo+rng.IntN(hi-lo+1))
+		for i := range w {
+			w[i] = word()
+		}
+		return strings.Join(w, " ")
+	}
+	k := NewKeyword()
+	var prev [2]string
+	for i := 0; i < 100_000; i++ {
+		s := sentence(8, 20)
+		k.Add(itemID(i), prev[0]+" "+prev[1]+" "+s)
+		prev[0], prev[1] = prev[1], s
+	}
+	queries := make([]string, 1000)
+	for i := range queries {
+		queries[i] = sentence(4, 10)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		k.Search(queries[i%len(queries)], 50, nil)
 	}
 }

@@ -210,14 +210,17 @@ func (k *Keyword) search(query string, limit int, filter func(id string) bool, i
 		idf := math.Log(1 + (float64(docs)-float64(df)+0.5)/(float64(df)+0.5))
 		// Deleted documents' postings are scored too (until compaction drops
 		// them) and skipped below: cheaper than a check per posting.
-		lenScale := bm25K1 * bm25B / avgLen
+		// idf·tf·(k1+1) / (tf + k1·(1−b) + k1·b·length/avgLen), in float32 like
+		// the scores: the division is most of a posting's arithmetic.
+		weight := float32(idf * (bm25K1 + 1))
+		lenScale := float32(bm25K1 * bm25B / avgLen)
+		const base = float32(bm25K1 * (1 - bm25B))
 		for _, p := range k.postings[term] {
 			if member != nil && member[p.slot/64]&(1<<(p.slot%64)) == 0 {
 				continue
 			}
-			tf := float64(p.freq)
-			norm := bm25K1*(1-bm25B) + lenScale*float64(p.length)
-			acc.add(p.slot, idf*tf*(bm25K1+1)/(tf+norm))
+			tf := float32(p.freq)
+			acc.add(p.slot, weight*tf/(tf+base+lenScale*float32(p.length)))
 		}
 	}
 
@@ -225,7 +228,7 @@ func (k *Keyword) search(query string, limit int, filter func(id string) bool, i
 	for _, slot := range acc.touched {
 		// Scores are kept as negative distances so the same bounded heap
 		// that ranks vectors ranks documents.
-		c := candidate{dist: float32(-acc.score[slot]), slot: slot}
+		c := candidate{dist: -acc.score(slot), slot: slot}
 		if len(best) == limit && c.dist >= best[0].dist || k.ids[slot] == "" {
 			continue
 		}
@@ -242,27 +245,41 @@ func (k *Keyword) search(query string, limit int, filter func(id string) bool, i
 	return out
 }
 
-// scoreBoard accumulates per-document scores for one search without a map:
-// a dense array plus the list of slots touched, so resetting costs only what
-// the last search wrote.
+// scoreBoard accumulates per-document scores for one search without a map: a dense
+// array of scores, each stamped with the search it belongs to, so that starting a
+// search costs one increment, plus the list of slots touched.
 type scoreBoard struct {
-	score   []float64
+	entries []scoreEntry
+	gen     uint32
 	touched []uint32
 }
 
+type scoreEntry struct {
+	gen   uint32
+	score float32
+}
+
 func (b *scoreBoard) reset(n int) {
-	for _, s := range b.touched {
-		b.score[s] = 0
-	}
 	b.touched = b.touched[:0]
-	if len(b.score) < n {
-		b.score = make([]float64, n+n/4+64)
+	if len(b.entries) < n {
+		b.entries = make([]scoreEntry, n+n/4+64)
+		b.gen = 0
+	}
+	b.gen++
+	if b.gen == 0 {
+		clear(b.entries)
+		b.gen = 1
 	}
 }
 
-func (b *scoreBoard) add(slot uint32, v float64) {
-	if b.score[slot] == 0 {
+func (b *scoreBoard) add(slot uint32, v float32) {
+	e := &b.entries[slot]
+	if e.gen != b.gen {
+		*e = scoreEntry{gen: b.gen, score: v}
 		b.touched = append(b.touched, slot)
+		return
 	}
-	b.score[slot] += v
+	e.score += v
 }
+
+func (b *scoreBoard) score(slot uint32) float32 { return b.entries[slot].score }
