@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -94,16 +95,38 @@ type errorMeta struct {
 	RequestID string `json:"request_id"`
 }
 
+// encodeFailed is the answer when a response cannot be encoded.
+const encodeFailed = `{"success":false,"error":{"code":"INTERNAL_ERROR","message":"The server failed to handle the request","details":{}},"meta":{}}`
+
 func writeRaw(w http.ResponseWriter, status int, v any) {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		slog.Error("encode response", "err", err)
-		status = http.StatusInternalServerError
-		raw = []byte(`{"success":false,"error":{"code":"INTERNAL_ERROR","message":"The server failed to handle the request","details":{}},"meta":{}}`)
+		status, raw = http.StatusInternalServerError, []byte(encodeFailed)
 	}
+	writeJSON(w, status, raw)
+}
+
+// writeJSON writes raw and a newline, with their length.
+func writeJSON(w http.ResponseWriter, status int, raw []byte) {
+	raw = append(raw, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(raw, '\n'))
+	_, _ = w.Write(raw)
+}
+
+// respondEncoded is respond for a body begun by successStart and holding its data,
+// encoded as json.Marshal would.
+func respondEncoded(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	ri := info(r)
+	ri.status = status
+	raw, err := finishSuccess(body, successMeta{RequestID: ri.id, ProcessingTimeMS: time.Since(ri.start).Milliseconds(), Usage: ri.work.usage()})
+	if err != nil {
+		slog.Error("encode response", "err", err)
+		status, raw = http.StatusInternalServerError, []byte(encodeFailed)
+	}
+	writeJSON(w, status, raw)
 }
 
 // respond writes a success envelope around data.

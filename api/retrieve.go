@@ -120,11 +120,16 @@ func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) error {
 	ri.work.memoriesRead = int64(len(res.Hits))
 	ri.work.embeddings = int64(res.Embeddings)
 	ri.work.tokensIn = int64(res.Tokens)
-	out := make([]hitView, len(res.Hits))
+	b := successStart(make([]byte, 0, 512+512*len(res.Hits)))
+	b = append(b, `{"memories":[`...)
 	for i, h := range res.Hits {
-		out[i] = hitView{memoryView: viewMemory(h.Memory), Relevance: roundRelevance(h.Relevance)}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		v := hitView{memoryView: viewMemory(h.Memory), Relevance: roundRelevance(h.Relevance)}
+		b = v.appendJSON(b)
 	}
-	respond(w, r, http.StatusOK, map[string]any{"memories": out})
+	respondEncoded(w, r, http.StatusOK, append(b, "]}"...))
 	return nil
 }
 
