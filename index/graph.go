@@ -214,30 +214,58 @@ func (g *graph) edgeBlock(slot uint32, level int) []uint32 {
 	return g.upper[slot][base : base+g.m+1]
 }
 
-// neighbours appends slot's neighbours on level to buf, under its stripe lock.
+// neighbours appends slot's neighbours on level to buf and returns the list's
+// version. Searches read lists far more often than inserts change them, so a read
+// takes no lock: the version is odd while a change is written (see
+// setNeighboursIf), and a read that saw it odd or changed is retried, at last
+// under the stripe lock. Every word is read and written atomically.
 func (g *graph) neighbours(slot uint32, level int, buf []uint32) ([]uint32, uint32) {
+	block := g.edgeBlock(slot, level)
+	start := len(buf)
+	for range 3 {
+		version := atomic.LoadUint32(&g.version[slot])
+		if version&1 != 0 {
+			continue
+		}
+		n := atomic.LoadUint32(&block[0])
+		if int(n) >= len(block) {
+			continue
+		}
+		for i := 1; i <= int(n); i++ {
+			buf = append(buf, atomic.LoadUint32(&block[i]))
+		}
+		if atomic.LoadUint32(&g.version[slot]) == version {
+			return buf, version
+		}
+		buf = buf[:start]
+	}
 	mu := &g.edgeMu[slot%edgeStripes]
 	mu.Lock()
-	block := g.edgeBlock(slot, level)
-	buf = append(buf, block[1:1+block[0]]...)
-	version := g.version[slot]
-	mu.Unlock()
-	return buf, version
+	defer mu.Unlock()
+	n := atomic.LoadUint32(&block[0])
+	for i := 1; i <= int(n); i++ {
+		buf = append(buf, atomic.LoadUint32(&block[i]))
+	}
+	return buf, atomic.LoadUint32(&g.version[slot])
 }
 
 // setNeighboursIf replaces slot's list on level if its version is still
-// version, and reports whether it did.
+// version, and reports whether it did. The version is odd while the words are
+// written and moves on by two.
 func (g *graph) setNeighboursIf(slot uint32, level int, list []uint32, version uint32) bool {
 	mu := &g.edgeMu[slot%edgeStripes]
 	mu.Lock()
 	defer mu.Unlock()
-	if g.version[slot] != version {
+	if atomic.LoadUint32(&g.version[slot]) != version {
 		return false
 	}
+	atomic.StoreUint32(&g.version[slot], version+1)
 	block := g.edgeBlock(slot, level)
-	block[0] = uint32(len(list))
-	copy(block[1:], list)
-	g.version[slot]++
+	atomic.StoreUint32(&block[0], uint32(len(list)))
+	for i, n := range list {
+		atomic.StoreUint32(&block[1+i], n)
+	}
+	atomic.StoreUint32(&g.version[slot], version+2)
 	return true
 }
 
