@@ -52,16 +52,7 @@ func TestRawContentLength(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for i, path := range []string{"/a/10", "/a/100000", "/a/0", "/a/3000"} {
-		body := `{"i":` + strconv.Itoa(i) + `}`
-		got, err := c.do(request(path, body))
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if string(got) != wantBody(path, body) {
-			t.Fatalf("%s: body of %d bytes, want %d", path, len(got), len(wantBody(path, body)))
-		}
-	}
+	askEach(t, c, "/a/10", "/a/100000", "/a/0", "/a/3000")
 }
 
 // net/http chunks a body written in flushed pieces; a declared trailer follows
@@ -84,7 +75,14 @@ func TestRawChunked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for i, path := range []string{"/b/5000", "/b/10", "/b/70000"} {
+	askEach(t, c, "/b/5000", "/b/10", "/b/70000")
+}
+
+// askEach sends a request for each path over c, one after another on the one
+// connection, and checks each answer is the echo the test servers write.
+func askEach(t *testing.T, c *rawConn, paths ...string) {
+	t.Helper()
+	for i, path := range paths {
 		body := `{"i":` + strconv.Itoa(i) + `}`
 		got, err := c.do(request(path, body))
 		if err != nil {

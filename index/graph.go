@@ -420,16 +420,21 @@ type visitedSet struct {
 	sink  float32 // see touch
 }
 
-func (v *visitedSet) reset(n int) {
-	if len(v.marks) < n {
-		v.marks = make([]uint16, n+n/4+64)
-		v.gen = 0
+func (v *visitedSet) reset(n int) { v.marks, v.gen = nextGeneration(v.marks, v.gen, n) }
+
+// nextGeneration starts a new search over entries stamped with the search they
+// belong to: it grows entries to hold n slots (with room to spare) and returns
+// the next stamp, clearing every entry when the stamp wraps round to 0 (which no
+// search uses), so an entry is this search's only once this search writes it.
+func nextGeneration[E any, G uint16 | uint32](entries []E, gen G, n int) ([]E, G) {
+	if len(entries) < n {
+		entries, gen = make([]E, n+n/4+64), 0
 	}
-	v.gen++
-	if v.gen == 0 {
-		clear(v.marks)
-		v.gen = 1
+	if gen++; gen == 0 {
+		clear(entries)
+		gen = 1
 	}
+	return entries, gen
 }
 
 // testAndSet marks slot and reports whether it was already marked.

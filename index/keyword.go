@@ -261,15 +261,7 @@ type scoreEntry struct {
 
 func (b *scoreBoard) reset(n int) {
 	b.touched = b.touched[:0]
-	if len(b.entries) < n {
-		b.entries = make([]scoreEntry, n+n/4+64)
-		b.gen = 0
-	}
-	b.gen++
-	if b.gen == 0 {
-		clear(b.entries)
-		b.gen = 1
-	}
+	b.entries, b.gen = nextGeneration(b.entries, b.gen, n)
 }
 
 func (b *scoreBoard) add(slot uint32, v float32) {

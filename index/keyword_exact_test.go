@@ -145,3 +145,21 @@ func TestKeywordSearchEqualsFullBM25(t *testing.T) {
 	}
 	t.Logf("%d searches equal to full BM25", checked)
 }
+
+// A stamp that wraps round clears the entries, so none written under an old stamp
+// counts as the new search's.
+func TestNextGenerationWraps(t *testing.T) {
+	marks, gen := nextGeneration[uint16, uint16](nil, 0, 10)
+	if len(marks) < 10 || gen != 1 {
+		t.Fatalf("first: %d marks, stamp %d", len(marks), gen)
+	}
+	marks, gen = nextGeneration(marks, uint16(65534), 10)
+	marks[3] = gen // written in the last search before the wrap
+	marks, gen = nextGeneration(marks, gen, 10)
+	if gen != 1 || marks[3] != 0 {
+		t.Fatalf("after the wrap: stamp %d, old mark %d", gen, marks[3])
+	}
+	if grown, _ := nextGeneration(marks, gen, 1000); len(grown) < 1000 {
+		t.Fatalf("grown to %d", len(grown))
+	}
+}
