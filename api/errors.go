@@ -53,6 +53,11 @@ func errScope(required string) *Error {
 var errStorageFull = newError(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE",
 	"Storage is full or failing: the write was not saved; retry later", map[string]any{"retryable": true})
 
+// errAbandoned answers a request whose client went away before it was served; it
+// is not billed (no 5xx is) and changed nothing.
+var errAbandoned = newError(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE",
+	"The request was abandoned before it was served; retry", map[string]any{"retryable": true})
+
 // storageErr maps the store's refused writes to errStorageFull, or returns nil.
 func storageErr(err error) *Error {
 	if store.Unwritable(err) {

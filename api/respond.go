@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -159,6 +160,13 @@ func failErr(w http.ResponseWriter, r *http.Request, err error) {
 	if e := storageErr(err); e != nil {
 		slog.Error("write refused by the disk", "request_id", info(r).id, "err", err)
 		fail(w, r, e)
+		return
+	}
+	if r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The client left (or the server is stopping) while the request waited,
+		// e.g. for a search slot: nobody is failing, and nothing was done.
+		slog.Info("request abandoned", "request_id", info(r).id, "err", err)
+		fail(w, r, errAbandoned)
 		return
 	}
 	slog.Error("request failed", "request_id", info(r).id, "err", err)

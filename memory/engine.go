@@ -149,6 +149,9 @@ func (e *Engine) searchSlot(ctx context.Context) (func(), error) {
 	if e.searches == nil {
 		return func() {}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a request already abandoned is not served
+	}
 	select {
 	case e.searches <- struct{}{}:
 		return func() { <-e.searches }, nil

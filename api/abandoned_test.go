@@ -1,0 +1,58 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"memoryd/config"
+	"memoryd/memory"
+	"memoryd/meter"
+	"memoryd/store"
+)
+
+// A retrieval whose client has gone before it got a search slot is answered 503
+// SERVICE_UNAVAILABLE (retryable, not billed), not logged as a server failure; the
+// same request with its client still there is served.
+func TestAbandonedRetrievalIsNotAFailure(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, _, key, err := st.CreateOrgWithAdminKey("t", "enterprise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := New(Deps{Config: cfg, Store: st, Engine: memory.New(st, memory.Options{Log: log, SearchSlots: 1}),
+		Meter: meter.New(cfg, st, log, nil), Log: log})
+	h := srv.Handler()
+	ask := func(ctx context.Context) (int, map[string]any) {
+		r := httptest.NewRequest("POST", "/v1/retrieve", strings.NewReader(`{"context":"green tea"}`)).WithContext(ctx)
+		r.Header.Set("Authorization", "Bearer "+key)
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var env map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &env); err != nil {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		return w.Code, env
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	status, env := ask(gone)
+	e, _ := env["error"].(map[string]any)
+	if status != 503 || e["code"] != "SERVICE_UNAVAILABLE" || e["details"].(map[string]any)["retryable"] != true {
+		t.Fatalf("abandoned: %d %v", status, env)
+	}
+	if status, env := ask(context.Background()); status != 200 || env["success"] != true {
+		t.Fatalf("served: %d %v", status, env)
+	}
+}
