@@ -3,15 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"memoryd/config"
 	"memoryd/memory"
-	"memoryd/meter"
 	"memoryd/store"
 )
 
@@ -19,19 +16,7 @@ import (
 // SERVICE_UNAVAILABLE (retryable, not billed), not logged as a server failure; the
 // same request with its client still there is served.
 func TestAbandonedRetrievalIsNotAFailure(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	_, _, key, err := st.CreateOrgWithAdminKey("t", "enterprise")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := New(Deps{Config: cfg, Store: st, Engine: memory.New(st, memory.Options{Log: log, SearchSlots: 1}),
-		Meter: meter.New(cfg, st, log, nil), Log: log})
+	srv, key, _ := newAPIServer(t, config.Default(), func(s *store.Store) memory.Store { return s }, memory.Options{SearchSlots: 1})
 	h := srv.Handler()
 	ask := func(ctx context.Context) (int, map[string]any) {
 		r := httptest.NewRequest("POST", "/v1/retrieve", strings.NewReader(`{"context":"green tea"}`)).WithContext(ctx)

@@ -68,6 +68,8 @@ func withValue(r *http.Request, k ctxKey, v any) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), k, v))
 }
 
+// successEnvelope is the shape of every success answer, as successStart and
+// finishSuccess write it byte for byte (TestAppendJSONMatchesMarshal compares them).
 type successEnvelope struct {
 	Success bool        `json:"success"`
 	Data    any         `json:"data"`
@@ -117,8 +119,8 @@ func writeJSON(w http.ResponseWriter, status int, raw []byte) {
 	_, _ = w.Write(raw)
 }
 
-// respondEncoded is respond for a body begun by successStart and holding its data,
-// encoded as json.Marshal would.
+// respondEncoded writes a success envelope: body was begun by successStart and holds
+// the data, encoded as json.Marshal would; the meta is added here.
 func respondEncoded(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	ri := info(r)
 	ri.status = status
@@ -132,12 +134,14 @@ func respondEncoded(w http.ResponseWriter, r *http.Request, status int, body []b
 
 // respond writes a success envelope around data.
 func respond(w http.ResponseWriter, r *http.Request, status int, data any) {
-	ri := info(r)
-	ri.status = status
-	writeRaw(w, status, successEnvelope{
-		Success: true, Data: data,
-		Meta: successMeta{RequestID: ri.id, ProcessingTimeMS: time.Since(ri.start).Milliseconds(), Usage: ri.work.usage()},
-	})
+	raw, err := json.Marshal(data)
+	if err != nil {
+		slog.Error("encode response", "err", err)
+		info(r).status = status
+		writeJSON(w, http.StatusInternalServerError, []byte(encodeFailed))
+		return
+	}
+	respondEncoded(w, r, status, append(successStart(make([]byte, 0, len(raw)+256)), raw...))
 }
 
 // fail writes an error envelope.

@@ -48,6 +48,16 @@ func newTestServerTB(t testing.TB, engineStore func(*store.Store) memory.Store) 
 // newConfiguredServer is newTestServerTB with a given config; it also returns the store.
 func newConfiguredServer(t testing.TB, cfg config.Config, engineStore func(*store.Store) memory.Store) (*httptest.Server, string, *store.Store) {
 	t.Helper()
+	srv, key, st := newAPIServer(t, cfg, engineStore, memory.Options{})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts, key, st
+}
+
+// newAPIServer is the server newConfiguredServer serves, with the engine given opt
+// (its logger is always a silent one).
+func newAPIServer(t testing.TB, cfg config.Config, engineStore func(*store.Store) memory.Store, opt memory.Options) (*Server, string, *store.Store) {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -62,11 +72,10 @@ func newConfiguredServer(t testing.TB, cfg config.Config, engineStore func(*stor
 	if _, err := st.UpdateOrg(org.ID, func(o *store.Org) error { o.Limits.RequestsPerMinute = &high; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Deps{Config: cfg, Store: st, Engine: memory.New(engineStore(st), memory.Options{Log: log}),
+	opt.Log = log
+	srv := New(Deps{Config: cfg, Store: st, Engine: memory.New(engineStore(st), opt),
 		Meter: meter.New(cfg, st, log, nil), Log: log})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return ts, key, st
+	return srv, key, st
 }
 
 func get(t *testing.T, url, key string) (int, map[string]any) {
