@@ -9,7 +9,6 @@ import (
 	neturl "net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -120,63 +119,27 @@ func runScale(args []string) error {
 			reqs[c][i] = buildRequest(u.Host, u.Path+"/v1/retrieve", t.key, raw)
 		}
 	}
-	conns := make([]*rawConn, *clients)
-	for c := range conns {
-		if conns[c], err = dialRaw(t.base); err != nil {
-			return err
-		}
-		defer conns[c].Close()
-	}
-	var mu sync.Mutex
-	var lat []time.Duration
-	var wg sync.WaitGroup
-	var firstErr error
 	before, scraped := t.scrapeMetrics()
 	cpu0, cpuOK := cpuSeconds(before)
 	self0 := selfCPU()
-	start = time.Now()
-	for c := 0; c < *clients; c++ {
-		wg.Add(1)
-		go func(conn *rawConn, reqs [][]byte) {
-			defer wg.Done()
-			local := make([]time.Duration, 0, len(reqs))
-			found := 0 // memories in the checked responses
-			for i, req := range reqs {
-				t0 := time.Now()
-				body, err := conn.do(req)
-				d := time.Since(t0)
-				// The first responses are decoded and checked; the rest only by status.
-				// A query of function words only finds nothing, so one empty answer
-				// is no error, but all of them would be.
-				if err == nil && i < checked {
-					var n int
-					n, err = checkRetrieve(body)
-					found += n
-					if err == nil && found == 0 && i == min(checked, len(reqs))-1 {
-						err = fmt.Errorf("the first %d responses have no memories", i+1)
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						_, sent, _ := bytes.Cut(req, []byte("\r\n\r\n"))
-						firstErr = fmt.Errorf("POST /v1/retrieve %s: %w", sent, err)
-					}
-					mu.Unlock()
-					return
-				}
-				local = append(local, d)
-			}
-			mu.Lock()
-			lat = append(lat, local...)
-			mu.Unlock()
-		}(conns[c], reqs[c])
+	found := make([]int, *clients) // memories in each client's checked responses
+	lat, wall, err := closedLoop(t.base, reqs, func(c, i int, body []byte) error {
+		// The first responses are decoded and checked; the rest only by status.
+		// A query of function words only finds nothing, so one empty answer
+		// is no error, but all of them would be.
+		if i >= checked {
+			return nil
+		}
+		n, err := checkRetrieve(body)
+		found[c] += n
+		if err == nil && found[c] == 0 && i == min(checked, len(reqs[c]))-1 {
+			err = fmt.Errorf("the first %d responses have no memories", i+1)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("POST /v1/retrieve %w", err)
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	wall := time.Since(start)
 	self1 := selfCPU()
 	after, _ := t.scrapeMetrics()
 	cpu1, _ := cpuSeconds(after)
