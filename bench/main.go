@@ -2,6 +2,7 @@
 //
 //	go run ./bench locomo -data ../shared/datasets/locomo-dev   # retrieval quality
 //	go run ./bench scale -memories 100000 -clients 8             # retrieval latency
+//	go run ./bench floor -clients 8                               # this machine's floor
 //
 // Without -url it builds nothing: it starts bin/memoryd (make build) on a temporary
 // data folder with an operator token and creates an enterprise org with lifted limits.
@@ -28,7 +29,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench locomo|scale [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench locomo|scale|soak|floor [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -39,6 +40,10 @@ func main() {
 		err = runScale(os.Args[2:])
 	case "soak":
 		err = runSoak(os.Args[2:])
+	case "floor":
+		err = runFloor(os.Args[2:])
+	case "floor-server": // started by floor
+		err = runFloorServer()
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
