@@ -84,6 +84,12 @@ func Normalize(v []float32) []float32 {
 // prepareVector validates vec and returns the copy the index keeps (or
 // queries with), normalised when the metric asks for it.
 func prepareVector(vec []float32, dim int, metric Metric) ([]float32, error) {
+	return prepareVectorInto(nil, vec, dim, metric)
+}
+
+// prepareVectorInto is prepareVector writing the copy into dst's storage when it
+// has room: a search's scratch, never a vector the index keeps.
+func prepareVectorInto(dst, vec []float32, dim int, metric Metric) ([]float32, error) {
 	if len(vec) != dim {
 		return nil, ErrDimension
 	}
@@ -94,8 +100,7 @@ func prepareVector(vec []float32, dim int, metric Metric) ([]float32, error) {
 		}
 		sum += float64(x) * float64(x)
 	}
-	out := make([]float32, dim)
-	copy(out, vec)
+	out := append(dst[:0], vec...)
 	if metric == Cosine {
 		if sum == 0 {
 			return nil, ErrBadVector
