@@ -23,6 +23,11 @@ type reqInfo struct {
 	errCode string
 	// committed is set once the request's usage event was written with its write.
 	committed bool
+	// principal is the caller, once authenticated; body is the request body, once
+	// read (see readBody). They travel here rather than as context values, each of
+	// which would copy the request.
+	principal *principal
+	body      []byte
 }
 
 // work is what a request did, counted where it happens; meta.usage and the usage
@@ -52,11 +57,7 @@ func (w work) usage() Usage {
 
 type ctxKey int
 
-const (
-	infoKey ctxKey = iota
-	principalKey
-	bodyKey
-)
+const infoKey ctxKey = 0
 
 func info(r *http.Request) *reqInfo {
 	if ri, ok := r.Context().Value(infoKey).(*reqInfo); ok {
