@@ -108,7 +108,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) *Error {
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes))
+	body, err := readAllSized(http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -134,6 +134,34 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) *Error {
 }
 
 func body(r *http.Request) []byte { return info(r).body }
+
+// presizeMax bounds the buffer readAllSized makes before any byte has come.
+const presizeMax = 64 << 10
+
+// readAllSized is io.ReadAll for a body whose length the client announced (size;
+// negative when unknown): one buffer of that size (and a byte to see the end in)
+// instead of io.ReadAll's growth from 512 bytes. The announced length only sizes the
+// first buffer, and only up to presizeMax, so a claim of a large body sent slowly costs
+// little before its bytes come; what is read is what the body holds.
+func readAllSized(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > presizeMax {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // the body is longer than announced
+		}
+	}
+}
 
 func humanBytes(n int64) string {
 	switch {
