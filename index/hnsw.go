@@ -354,28 +354,33 @@ func (h *HNSW) Search(q []float32, k int, filter func(id string) bool) []Result 
 	return h.SearchEf(q, k, h.cfg.EfSearch, filter)
 }
 
+// SearchAppend is Search appending its answer to dst.
+func (h *HNSW) SearchAppend(dst []Result, q []float32, k int, filter func(id string) bool) []Result {
+	return h.searchEf(dst, q, k, h.cfg.EfSearch, filter)
+}
+
 // SearchEf is Search with an explicit beam width, for callers that trade
 // speed for recall per query (ef below k is raised to k).
 func (h *HNSW) SearchEf(q []float32, k, ef int, filter func(id string) bool) []Result {
+	return h.searchEf(nil, q, k, ef, filter)
+}
+
+// searchEf is SearchEf appending its answer to dst.
+func (h *HNSW) searchEf(dst []Result, q []float32, k, ef int, filter func(id string) bool) []Result {
 	seen := h.visited.Get().(*visitedSet)
 	defer h.visited.Put(seen)
 	query, err := prepareVectorInto(seen.query, q, h.dim, h.cfg.Metric)
 	if err != nil || k <= 0 {
-		return nil
+		return dst
 	}
 	seen.query = query
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	g := h.g
 	if g.live == 0 {
-		return nil
+		return dst
 	}
-	found := h.searchGraph(g, query, k, max(ef, k), filter, seen)
-	out := make([]Result, len(found))
-	for i, c := range found {
-		out[i] = toResult(g.ids[c.slot], 1-c.dist)
-	}
-	return out
+	return appendResults(dst, g.ids, h.searchGraph(g, query, k, max(ef, k), filter, seen))
 }
 
 // searchGraph runs with the read lock held. Its answer may be in seen's storage.

@@ -27,6 +27,9 @@ type Vector interface {
 	// are returned. The filter must be cheap and free of side effects: it can
 	// be called from many goroutines and more than once per item.
 	Search(q []float32, k int, filter func(id string) bool) []Result
+	// SearchAppend is Search appending its answer to dst, for a caller that reuses
+	// one slice from search to search.
+	SearchAppend(dst []Result, q []float32, k int, filter func(id string) bool) []Result
 	// Len is the number of live (not deleted) items.
 	Len() int
 	// Dim is the dimension every vector must have.

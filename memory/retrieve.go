@@ -124,7 +124,8 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 		vres = ti.vec.SearchAmong(qvec, k, admitted)
 		kres = ti.kw.SearchAmong(q.Context, k, admitted)
 	} else {
-		vres = ti.vec.Search(qvec, k, filter)
+		vres = ti.vec.SearchAppend(scratch.vres[:0], qvec, k, filter)
+		scratch.vres = vres
 		kres = ti.kw.Search(q.Context, k, filter)
 	}
 	hits := ti.answers(scratch.blend(vres, kres), q.Threshold, q.Max, now)
@@ -189,11 +190,12 @@ type scored struct {
 	score float32
 }
 
-// retrieveScratch is what one retrieval computes with and drops: the query vector
-// and blend's table and ranking. The engine lends them out of a pool; nothing in
+// retrieveScratch is what one retrieval computes with and drops: the query vector,
+// the vector search's answer, and blend's table and ranking. The engine lends them out of a pool; nothing in
 // one outlives the retrieval that borrowed it.
 type retrieveScratch struct {
 	query  []float32
+	vres   []index.Result
 	table  []int32
 	ranked []scored
 }
