@@ -107,7 +107,7 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 	// has no doc, and answers drops it.
 	var filter func(id string) bool
 	if !q.unconstrained() || ti.expiring > 0 {
-		fq := &q // only a filtered search moves the query to the heap
+		fq := q // a copy, so only a filtered search moves a query to the heap
 		filter = func(id string) bool {
 			d := ti.docs[id]
 			return d != nil && fq.admits(d, now)
