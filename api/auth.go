@@ -33,10 +33,7 @@ func (p *principal) has(scope string) bool {
 	return slices.Contains(p.key.Scopes, "admin") || slices.Contains(p.key.Scopes, scope)
 }
 
-func caller(r *http.Request) *principal {
-	p, _ := r.Context().Value(principalKey).(*principal)
-	return p
-}
+func caller(r *http.Request) *principal { return info(r).principal }
 
 // wellFormedKey checks the mem_live_/mem_test_ + 32 [A-Za-z0-9] shape.
 func wellFormedKey(k string) bool {
@@ -110,7 +107,7 @@ func (s *Server) principalFor(hash string) (*principal, *Error) {
 		cached = &principal{key: key, org: org}
 		s.keys.put(hash, cached, gen)
 	}
-	key, org := cached.key, cached.org
+	key := cached.key
 	now := s.now()
 	if key.RevokedAt != nil {
 		return nil, errInvalidKey("This API key was revoked")
@@ -122,7 +119,9 @@ func (s *Server) principalFor(hash string) (*principal, *Error) {
 		return nil, errInvalidKey("This API key has expired")
 	}
 	s.touches.mark(key.OrgID, key.ID, now)
-	return &principal{key: key, org: org}, nil
+	// The cached principal is shared by every request of its key: none changes it,
+	// and a change to a key or an org clears the cache instead.
+	return cached, nil
 }
 
 // keyCache keeps resolved keys so a request costs no store reads for auth. Every
@@ -195,9 +194,8 @@ func (s *Server) withKey(scope string, h handlerFunc) http.Handler {
 			fail(w, r, errScope(scope))
 			return
 		}
-		r = withValue(r, principalKey, p)
-		r, e = s.readBody(w, r)
-		if e != nil {
+		ri.principal = p
+		if e = s.readBody(w, r); e != nil {
 			fail(w, r, e)
 			return
 		}
@@ -296,8 +294,7 @@ func (s *Server) withAdmin(h handlerFunc) http.Handler {
 			fail(w, r, errInvalidKey("Invalid admin token"))
 			return
 		}
-		r, e := s.readBody(w, r)
-		if e != nil {
+		if e := s.readBody(w, r); e != nil {
 			fail(w, r, e)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -245,15 +246,24 @@ func fieldName(path string) string {
 	return path
 }
 
-// jsonFields maps each JSON name of struct t to its field type.
+// fieldsByType caches jsonFields: a body type's fields never change, and every
+// request of its endpoint would otherwise map them again. Like encoding/json's
+// own cache of types, it holds facts of the program, not state.
+var fieldsByType sync.Map // reflect.Type → map[string]reflect.Type
+
+// jsonFields maps each JSON name of struct t to its field type. The map is shared:
+// never change it.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldsByType.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
 	m := make(map[string]reflect.Type, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
 			continue
 		}
-		name := strings.Split(f.Tag.Get("json"), ",")[0]
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" {
 			continue
 		}
@@ -262,6 +272,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		}
 		m[name] = f.Type
 	}
+	fieldsByType.Store(t, m)
 	return m
 }
 

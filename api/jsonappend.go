@@ -152,12 +152,16 @@ func successStart(b []byte) []byte { return append(b, `{"success":true,"data":`.
 
 // finishSuccess ends the envelope successStart began, once the data is in b: the
 // whole is json.Marshal of a success envelope around that data.
-func finishSuccess(b []byte, meta successMeta) ([]byte, error) {
-	m, err := json.Marshal(meta)
-	if err != nil {
-		return nil, err
-	}
-	b = append(b, `,"meta":`...)
-	b = append(b, m...)
-	return append(b, '}'), nil
+func finishSuccess(b []byte, meta successMeta) []byte {
+	b = append(b, `,"meta":{"request_id":`...)
+	b = appendJSONString(b, meta.RequestID)
+	b = append(b, `,"processing_time_ms":`...)
+	b = strconv.AppendInt(b, meta.ProcessingTimeMS, 10)
+	b = append(b, `,"usage":{"tokens_processed":`...)
+	b = strconv.AppendInt(b, meta.Usage.TokensProcessed, 10)
+	b = append(b, `,"memories_accessed":`...)
+	b = strconv.AppendInt(b, meta.Usage.MemoriesAccessed, 10)
+	b = append(b, `,"model_calls":`...)
+	b = strconv.AppendInt(b, meta.Usage.ModelCalls, 10)
+	return append(b, "}}}"...)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -22,6 +23,11 @@ type reqInfo struct {
 	errCode string
 	// committed is set once the request's usage event was written with its write.
 	committed bool
+	// principal is the caller, once authenticated; body is the request body, once
+	// read (see readBody). They travel here rather than as context values, each of
+	// which would copy the request.
+	principal *principal
+	body      []byte
 }
 
 // work is what a request did, counted where it happens; meta.usage and the usage
@@ -51,11 +57,7 @@ func (w work) usage() Usage {
 
 type ctxKey int
 
-const (
-	infoKey ctxKey = iota
-	principalKey
-	bodyKey
-)
+const infoKey ctxKey = 0
 
 func info(r *http.Request) *reqInfo {
 	if ri, ok := r.Context().Value(infoKey).(*reqInfo); ok {
@@ -110,26 +112,45 @@ func writeRaw(w http.ResponseWriter, status int, v any) {
 	writeJSON(w, status, raw)
 }
 
-// writeJSON writes raw and a newline, with their length.
-func writeJSON(w http.ResponseWriter, status int, raw []byte) {
+// writeJSON writes raw and a newline, with their length. It returns raw with the
+// newline, for a caller that recycles the buffer once written.
+func writeJSON(w http.ResponseWriter, status int, raw []byte) []byte {
 	raw = append(raw, '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
 	w.WriteHeader(status)
 	_, _ = w.Write(raw)
+	return raw
 }
 
 // respondEncoded writes a success envelope: body was begun by successStart and holds
-// the data, encoded as json.Marshal would; the meta is added here.
-func respondEncoded(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+// the data, encoded as json.Marshal would; the meta is added here. It returns the
+// buffer written (body, grown), which a caller may recycle: a writer never keeps it.
+func respondEncoded(w http.ResponseWriter, r *http.Request, status int, body []byte) []byte {
 	ri := info(r)
 	ri.status = status
-	raw, err := finishSuccess(body, successMeta{RequestID: ri.id, ProcessingTimeMS: time.Since(ri.start).Milliseconds(), Usage: ri.work.usage()})
-	if err != nil {
-		slog.Error("encode response", "err", err)
-		status, raw = http.StatusInternalServerError, []byte(encodeFailed)
+	return writeJSON(w, status, finishSuccess(body, successMeta{RequestID: ri.id, ProcessingTimeMS: time.Since(ri.start).Milliseconds(), Usage: ri.work.usage()}))
+}
+
+// answerBuffers recycles the buffers answers are encoded into, so a busy endpoint does
+// not allocate one per request. A buffer is only lent for the writing of one answer.
+type answerBuffers struct{ pool sync.Pool }
+
+// maxRecycledAnswer bounds the buffers kept: a rare huge answer is not pinned.
+const maxRecycledAnswer = 64 << 10
+
+func (a *answerBuffers) get() *[]byte {
+	if b, ok := a.pool.Get().(*[]byte); ok {
+		return b
 	}
-	writeJSON(w, status, raw)
+	return new([]byte)
+}
+
+func (a *answerBuffers) put(b *[]byte) {
+	if cap(*b) <= maxRecycledAnswer {
+		*b = (*b)[:0]
+		a.pool.Put(b)
+	}
 }
 
 // respond writes a success envelope around data.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -120,7 +121,9 @@ func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) error {
 	ri.work.memoriesRead = int64(len(res.Hits))
 	ri.work.embeddings = int64(res.Embeddings)
 	ri.work.tokensIn = int64(res.Tokens)
-	b := successStart(make([]byte, 0, 512+512*len(res.Hits)))
+	buf := s.answers.get()
+	defer s.answers.put(buf)
+	b := successStart(slices.Grow((*buf)[:0], 512+512*len(res.Hits)))
 	b = append(b, `{"memories":[`...)
 	for i, h := range res.Hits {
 		if i > 0 {
@@ -129,7 +132,7 @@ func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) error {
 		v := hitView{memoryView: viewMemory(h.Memory), Relevance: roundRelevance(h.Relevance)}
 		b = v.appendJSON(b)
 	}
-	respondEncoded(w, r, http.StatusOK, append(b, "]}"...))
+	*buf = respondEncoded(w, r, http.StatusOK, append(b, "]}"...))
 	return nil
 }
 

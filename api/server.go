@@ -74,6 +74,7 @@ type Server struct {
 	keys      keyCache
 	idemLocks keyedLocks
 	audit     auditBuffer
+	answers   answerBuffers
 	handler   http.Handler
 	metrics   *metrics
 	sessions  sessions

@@ -143,16 +143,16 @@ func callerView(p *principal) map[string]any {
 }
 
 // readJSON reads a session call's body into v, or answers why it cannot.
-func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) (*http.Request, bool) {
-	r, e := s.readBody(w, r)
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	e := s.readBody(w, r)
 	if e == nil {
 		e = decodeStrict(body(r), v)
 	}
 	if e != nil {
 		fail(w, r, e)
-		return r, false
+		return false
 	}
-	return r, true
+	return true
 }
 
 // createSession signs a browser in with an API key. The call itself is not metered:
@@ -161,7 +161,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		APIKey *string `json:"api_key"`
 	}
-	r, ok := s.readJSON(w, r, &b)
+	ok := s.readJSON(w, r, &b)
 	if !ok {
 		return
 	}
@@ -257,7 +257,7 @@ func (s *Server) createOperatorSession(w http.ResponseWriter, r *http.Request) {
 		Password *string `json:"password"`
 		Token    *string `json:"token"`
 	}
-	r, ok := s.readJSON(w, r, &b)
+	ok := s.readJSON(w, r, &b)
 	if !ok {
 		return
 	}

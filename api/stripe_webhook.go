@@ -41,8 +41,7 @@ func (s *Server) withStripeSignature(h handlerFunc) http.Handler {
 			fail(w, r, errNotFound("NOT_FOUND", "Route"))
 			return
 		}
-		r, e := s.readBody(w, r)
-		if e != nil {
+		if e := s.readBody(w, r); e != nil {
 			fail(w, r, e)
 			return
 		}

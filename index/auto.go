@@ -140,6 +140,11 @@ func (a *Auto) Search(q []float32, k int, filter func(id string) bool) []Result 
 	return a.current().Search(q, k, filter)
 }
 
+// SearchAppend is Search appending its answer to dst.
+func (a *Auto) SearchAppend(dst []Result, q []float32, k int, filter func(id string) bool) []Result {
+	return a.current().SearchAppend(dst, q, k, filter)
+}
+
 // Len returns the number of items.
 func (a *Auto) Len() int { return a.current().Len() }
 

@@ -1,6 +1,9 @@
 package index
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // Exact is a brute-force index: every search scores every item. Below a few
 // thousand vectors it is faster than HNSW (see ExactCrossover) and it is
@@ -74,9 +77,14 @@ func (e *Exact) Delete(id string) bool {
 
 // Search scores every item and returns the k best that pass filter.
 func (e *Exact) Search(q []float32, k int, filter func(id string) bool) []Result {
+	return e.SearchAppend(nil, q, k, filter)
+}
+
+// SearchAppend is Search appending its answer to dst.
+func (e *Exact) SearchAppend(dst []Result, q []float32, k int, filter func(id string) bool) []Result {
 	query, err := prepareVector(q, e.dim, e.metric)
 	if err != nil || k <= 0 {
-		return nil
+		return dst
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -84,12 +92,20 @@ func (e *Exact) Search(q []float32, k int, filter func(id string) bool) []Result
 	if filter != nil {
 		admit = func(slot uint32) bool { return filter(e.ids[slot]) }
 	}
-	best := scanTopK(e.vectors, e.dim, len(e.ids), query, k, admit)
-	out := make([]Result, len(best))
-	for i, c := range best {
-		out[i] = toResult(e.ids[c.slot], 1-c.dist)
+	return appendResults(dst, e.ids, scanTopK(e.vectors, e.dim, len(e.ids), query, k, admit))
+}
+
+// appendResults appends the Results of found, whose slots index ids. A nil dst
+// gets a new slice, empty but not nil when nothing was found, as Search returns.
+func appendResults(dst []Result, ids []string, found []candidate) []Result {
+	if dst == nil {
+		dst = make([]Result, 0, len(found))
 	}
-	return out
+	dst = slices.Grow(dst, len(found))
+	for _, c := range found {
+		dst = append(dst, toResult(ids[c.slot], 1-c.dist))
+	}
+	return dst
 }
 
 // Len returns the number of items.

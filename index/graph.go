@@ -101,11 +101,12 @@ func (g *graph) code(slot uint32) []int8 {
 }
 
 // queryProbe prepares an outside vector (a query, or a vector being inserted)
-// for walking the graph.
-func (g *graph) queryProbe(v []float32) probe {
+// for walking the graph. Its code is seen's until seen's next probe.
+func (g *graph) queryProbe(v []float32, seen *visitedSet) probe {
 	p := probe{vec: v}
 	if g.quantized() {
-		p.code = make([]int8, len(v))
+		seen.code = slices.Grow(seen.code[:0], len(v))[:len(v)]
+		p.code = seen.code
 		p.scale = quantize(v, p.code)
 	}
 	return p
@@ -323,8 +324,8 @@ func (g *graph) addEdges(n uint32, level int, targets []uint32) {
 
 // greedyClosest walks level from ep, always moving to the nearest neighbour,
 // until no neighbour is nearer: the cheap descent through the upper layers.
-func (g *graph) greedyClosest(q probe, ep candidate, level int) candidate {
-	var buf []uint32
+func (g *graph) greedyClosest(q probe, ep candidate, level int, seen *visitedSet) candidate {
+	buf := seen.edges
 	for moved := true; moved; {
 		moved = false
 		buf, _ = g.neighbours(ep.slot, level, buf[:0])
@@ -335,17 +336,19 @@ func (g *graph) greedyClosest(q probe, ep candidate, level int) candidate {
 			}
 		}
 	}
+	seen.edges = buf[:0]
 	return ep
 }
 
 // searchLayer is the beam search of Malkov & Yashunin (algorithm 2). Every
 // node is used to route, but only admitted ones (admit nil admits all) enter
 // the result set, so tombstones and filtered-out items steer the search
-// without being returned. It returns up to ef admitted candidates.
+// without being returned. It returns up to ef admitted candidates, in seen's
+// storage until seen's next searchLayer.
 func (g *graph) searchLayer(q probe, entries []candidate, ef, level int, admit func(uint32) bool, seen *visitedSet) maxQueue {
 	seen.reset(len(g.ids))
-	cands := make(minQueue, 0, ef*2)
-	results := make(maxQueue, 0, ef+1)
+	cands := slices.Grow(seen.cands[:0], ef*2)
+	results := slices.Grow(seen.results[:0], ef+1)
 	for _, e := range entries {
 		if seen.testAndSet(e.slot) {
 			continue
@@ -355,7 +358,7 @@ func (g *graph) searchLayer(q probe, entries []candidate, ef, level int, admit f
 			results.pushBounded(e, ef)
 		}
 	}
-	buf := make([]uint32, 0, g.m0)
+	buf := slices.Grow(seen.edges[:0], g.m0)
 	for len(cands) > 0 {
 		c := cands.pop()
 		if len(results) >= ef && c.dist > results[0].dist {
@@ -379,6 +382,7 @@ func (g *graph) searchLayer(q probe, entries []candidate, ef, level int, admit f
 			}
 		}
 	}
+	seen.cands, seen.results, seen.edges = cands[:0], results, buf[:0]
 	return results
 }
 
@@ -414,10 +418,20 @@ func (g *graph) selectNeighbours(sorted []candidate, limit int, usable func(uint
 
 // visitedSet marks slots seen by one search. Marks are generation numbers so
 // that clearing between searches is one increment, not a pass over memory.
+// It also carries the search's other scratch, reused by the searches (and
+// insertions) that borrow it in turn: nothing in it is handed to a caller.
 type visitedSet struct {
 	marks []uint16
 	gen   uint16
 	sink  float32 // see touch
+
+	query   []float32   // the normalised query
+	code    []int8      // the query's probe code
+	cands   minQueue    // searchLayer's frontier
+	results maxQueue    // searchLayer's answer
+	edges   []uint32    // neighbour lists as they are read
+	best    []candidate // a layer's answer, nearest first
+	slots   []uint32    // the answers' slots, for touchVectors
 }
 
 func (v *visitedSet) reset(n int) { v.marks, v.gen = nextGeneration(v.marks, v.gen, n) }

@@ -1,5 +1,7 @@
 package index
 
+import "slices"
+
 // candidate is a slot with its distance to the current query.
 type candidate struct {
 	dist float32
@@ -116,9 +118,15 @@ func siftDownMax(h []candidate, i int) {
 
 // sortedAscending empties q and returns its candidates nearest first.
 func (q *maxQueue) sortedAscending() []candidate {
-	out := make([]candidate, len(*q))
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = q.pop()
+	return q.appendAscending(make([]candidate, 0, len(*q)))
+}
+
+// appendAscending empties q and appends its candidates to dst, nearest first.
+func (q *maxQueue) appendAscending(dst []candidate) []candidate {
+	start := len(dst)
+	dst = slices.Grow(dst, len(*q))[:start+len(*q)]
+	for i := len(dst) - 1; i >= start; i-- {
+		dst[i] = q.pop()
 	}
-	return out
+	return dst
 }

@@ -262,15 +262,18 @@ func (h *HNSW) link(g *graph, j *insertJob, seen *visitedSet) {
 		return s != j.slot && g.state[s] != slotDeleted && !(j.replaces && s == j.old)
 	}
 	entry, top := g.entryPoint()
-	p := g.queryProbe(j.vec)
+	p := g.queryProbe(j.vec, seen)
 	ep := candidate{dist: g.distance(p, entry), slot: entry}
 	for l := top; l > j.level; l-- {
-		ep = g.greedyClosest(p, ep, l)
+		ep = g.greedyClosest(p, ep, l, seen)
 	}
 	entries := []candidate{ep}
 	for l := min(j.level, top); l >= 0; l-- {
+		// entries are read before searchLayer writes anything, so the layer's
+		// answer may go where they were.
 		found := g.searchLayer(p, entries, h.cfg.EfConstruction, l, nil, seen)
-		entries = found.sortedAscending()
+		entries = found.appendAscending(seen.best[:0])
+		seen.best = entries
 		chosen := g.selectNeighbours(entries, g.maxNeighbours(l), usable)
 		// The node's own list first, so anyone who reaches it through a
 		// backlink finds its way onward.
@@ -351,29 +354,37 @@ func (h *HNSW) Search(q []float32, k int, filter func(id string) bool) []Result 
 	return h.SearchEf(q, k, h.cfg.EfSearch, filter)
 }
 
+// SearchAppend is Search appending its answer to dst.
+func (h *HNSW) SearchAppend(dst []Result, q []float32, k int, filter func(id string) bool) []Result {
+	return h.searchEf(dst, q, k, h.cfg.EfSearch, filter)
+}
+
 // SearchEf is Search with an explicit beam width, for callers that trade
 // speed for recall per query (ef below k is raised to k).
 func (h *HNSW) SearchEf(q []float32, k, ef int, filter func(id string) bool) []Result {
-	query, err := prepareVector(q, h.dim, h.cfg.Metric)
+	return h.searchEf(nil, q, k, ef, filter)
+}
+
+// searchEf is SearchEf appending its answer to dst.
+func (h *HNSW) searchEf(dst []Result, q []float32, k, ef int, filter func(id string) bool) []Result {
+	seen := h.visited.Get().(*visitedSet)
+	defer h.visited.Put(seen)
+	query, err := prepareVectorInto(seen.query, q, h.dim, h.cfg.Metric)
 	if err != nil || k <= 0 {
-		return nil
+		return dst
 	}
+	seen.query = query
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	g := h.g
 	if g.live == 0 {
-		return nil
+		return dst
 	}
-	found := h.searchGraph(g, query, k, max(ef, k), filter)
-	out := make([]Result, len(found))
-	for i, c := range found {
-		out[i] = toResult(g.ids[c.slot], 1-c.dist)
-	}
-	return out
+	return appendResults(dst, g.ids, h.searchGraph(g, query, k, max(ef, k), filter, seen))
 }
 
-// searchGraph runs with the read lock held.
-func (h *HNSW) searchGraph(g *graph, query []float32, k, ef int, filter func(string) bool) []candidate {
+// searchGraph runs with the read lock held. Its answer may be in seen's storage.
+func (h *HNSW) searchGraph(g *graph, query []float32, k, ef int, filter func(string) bool, seen *visitedSet) []candidate {
 	var admit func(uint32) bool
 	switch {
 	case filter != nil:
@@ -385,23 +396,23 @@ func (h *HNSW) searchGraph(g *graph, query []float32, k, ef int, filter func(str
 		admit = func(s uint32) bool { return g.state[s] == slotLive }
 	}
 
-	seen := h.visited.Get().(*visitedSet)
-	defer h.visited.Put(seen)
 	entry, top := g.entryPoint()
-	p := g.queryProbe(query)
+	p := g.queryProbe(query, seen)
 	ep := candidate{dist: g.distance(p, entry), slot: entry}
 	for l := top; l > 0; l-- {
-		ep = g.greedyClosest(p, ep, l)
+		ep = g.greedyClosest(p, ep, l, seen)
 	}
 	found := g.searchLayer(p, []candidate{ep}, ef, 0, admit, seen)
-	best := found.sortedAscending()
+	best := found.appendAscending(seen.best[:0])
+	seen.best = best
 	if p.code != nil {
 		// The walk compared bytes; the answers are scored from the full vectors
 		// (see quant.go), all ef of them, so the k kept are the best by those.
-		slots := make([]uint32, len(best))
-		for i, c := range best {
-			slots[i] = c.slot
+		slots := seen.slots[:0]
+		for _, c := range best {
+			slots = append(slots, c.slot)
 		}
+		seen.slots = slots
 		seen.sink += touchVectors(g, slots)
 		for i := range best {
 			best[i].dist = g.exactDistance(query, best[i].slot)

@@ -27,6 +27,9 @@ type Vector interface {
 	// are returned. The filter must be cheap and free of side effects: it can
 	// be called from many goroutines and more than once per item.
 	Search(q []float32, k int, filter func(id string) bool) []Result
+	// SearchAppend is Search appending its answer to dst, for a caller that reuses
+	// one slice from search to search.
+	SearchAppend(dst []Result, q []float32, k int, filter func(id string) bool) []Result
 	// Len is the number of live (not deleted) items.
 	Len() int
 	// Dim is the dimension every vector must have.
@@ -84,6 +87,12 @@ func Normalize(v []float32) []float32 {
 // prepareVector validates vec and returns the copy the index keeps (or
 // queries with), normalised when the metric asks for it.
 func prepareVector(vec []float32, dim int, metric Metric) ([]float32, error) {
+	return prepareVectorInto(nil, vec, dim, metric)
+}
+
+// prepareVectorInto is prepareVector writing the copy into dst's storage when it
+// has room: a search's scratch, never a vector the index keeps.
+func prepareVectorInto(dst, vec []float32, dim int, metric Metric) ([]float32, error) {
 	if len(vec) != dim {
 		return nil, ErrDimension
 	}
@@ -94,8 +103,7 @@ func prepareVector(vec []float32, dim int, metric Metric) ([]float32, error) {
 		}
 		sum += float64(x) * float64(x)
 	}
-	out := make([]float32, dim)
-	copy(out, vec)
+	out := append(dst[:0], vec...)
 	if metric == Cosine {
 		if sum == 0 {
 			return nil, ErrBadVector

@@ -151,10 +151,21 @@ func (ts *TermStats) idf(stem uint64) float32 {
 // in corpus as well as by the fixed prior. Without a corpus (nil or empty)
 // it is Embed. Its vectors are for searching only: never store them.
 func (e *LocalEmbedder) EmbedQuery(ctx context.Context, text string, corpus *TermStats) ([]float32, error) {
+	return e.EmbedQueryInto(ctx, nil, text, corpus)
+}
+
+// EmbedQueryInto is EmbedQuery writing the vector into dst's storage when it has
+// room (a caller's scratch, reused from query to query), else into a new slice.
+func (e *LocalEmbedder) EmbedQueryInto(ctx context.Context, dst []float32, text string, corpus *TermStats) ([]float32, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	v := make([]float32, e.dim)
+	v := dst[:0]
+	if cap(v) < e.dim {
+		v = make([]float32, e.dim)
+	}
+	v = v[:e.dim]
+	clear(v)
 	s := e.getScratch()
 	defer e.scratch.Put(s)
 	if corpus != nil {

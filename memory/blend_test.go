@@ -14,6 +14,7 @@ import (
 // overlap, ranks by relevance then newer id, and keeps every candidate once.
 func TestBlendUnionAndOrder(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
+	var scratch retrieveScratch // reused by every round, as the engine's pool reuses one
 	for round := 0; round < 200; round++ {
 		pool := make([]string, 1+rng.Intn(150))
 		for i := range pool {
@@ -46,7 +47,7 @@ func TestBlendUnionAndOrder(t *testing.T) {
 				want[r.ID] += 0.5 * r.Score / kres[0].Score
 			}
 		}
-		got := blend(vres, kres)
+		got := scratch.blend(vres, kres)
 		if len(got) != len(want) {
 			t.Fatalf("round %d: %d blended, want %d", round, len(got), len(want))
 		}
@@ -73,7 +74,8 @@ func BenchmarkBlend(b *testing.B) {
 		vres = append(vres, index.Result{ID: ids[i], Score: 0.9 - float32(i)/100})
 		kres = append(kres, index.Result{ID: ids[40+i], Score: 12 - float32(i)/10})
 	}
+	var scratch retrieveScratch
 	for b.Loop() {
-		blend(vres, kres)
+		scratch.blend(vres, kres)
 	}
 }

@@ -3,7 +3,10 @@ package memory
 import (
 	"container/list"
 	"encoding/json"
+	"math"
+	"strconv"
 	"sync"
+	"time"
 )
 
 // responseCache remembers the answers to recent retrievals. Its keys include the
@@ -27,20 +30,40 @@ func newResponseCache(max int) *responseCache {
 	return &responseCache{max: max, ll: list.New(), items: map[string]*list.Element{}}
 }
 
-func cacheKey(t Tenant, gen uint64, q Query) string {
-	// json.Marshal sorts map keys, so equal queries give equal keys.
-	raw, _ := json.Marshal(struct {
-		T   Tenant
-		Gen uint64
-		Q   Query
-	}{t, gen, q})
-	return string(raw)
+// appendCacheKey appends the key of q's answer in tenant t at change count gen: the
+// same bytes for equal queries, different ones for any two that differ (strings are
+// quoted, so no two field lists run together).
+func appendCacheKey(b []byte, t Tenant, gen uint64, q *Query) []byte {
+	b = appendTenantKey(b, t)
+	for _, s := range []string{q.Context, q.Scope.UserID, q.Scope.AgentID, q.Scope.SessionID} {
+		b = strconv.AppendQuote(b, s)
+	}
+	b = strconv.AppendUint(b, gen, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(q.Max), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(math.Float32bits(q.Threshold)), 10)
+	if len(q.MetadataEq) > 0 || len(q.MetadataIn) > 0 || q.CreatedAfter != nil || q.CreatedBefore != nil {
+		// json.Marshal sorts map keys, so equal filters give equal bytes.
+		raw, _ := json.Marshal(struct {
+			Eq            map[string]any
+			In            map[string][]any
+			After, Before *time.Time
+		}{q.MetadataEq, q.MetadataIn, q.CreatedAfter, q.CreatedBefore})
+		b = append(append(b, ' '), raw...)
+	}
+	return b
 }
 
-func (c *responseCache) get(key string) ([]scored, bool) {
+// appendTenantKey appends what every cache key of tenant t starts with.
+func appendTenantKey(b []byte, t Tenant) []byte {
+	return strconv.AppendQuote(strconv.AppendQuote(b, t.OrgID), string(t.Mode))
+}
+
+func (c *responseCache) get(key []byte) ([]scored, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
+	if el, ok := c.items[string(key)]; ok {
 		c.ll.MoveToFront(el)
 		c.hits++
 		return el.Value.(*cacheEntry).hits, true
@@ -49,17 +72,18 @@ func (c *responseCache) get(key string) ([]scored, bool) {
 	return nil, false
 }
 
-func (c *responseCache) put(key string, hits []scored) {
+func (c *responseCache) put(k []byte, hits []scored) {
 	if c.max <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
+	if el, ok := c.items[string(k)]; ok {
 		el.Value.(*cacheEntry).hits = hits
 		c.ll.MoveToFront(el)
 		return
 	}
+	key := string(k)
 	c.items[key] = c.ll.PushFront(&cacheEntry{key, hits})
 	for c.ll.Len() > c.max {
 		old := c.ll.Back()

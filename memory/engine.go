@@ -66,6 +66,7 @@ type Engine struct {
 	crossover int
 	// searches holds a token per search running; nil: no bound (see SearchSlots).
 	searches chan struct{}
+	scratch  sync.Pool // of *retrieveScratch
 }
 
 // Options are the engine's collaborators; zero values pick the defaults (the local

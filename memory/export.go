@@ -207,10 +207,9 @@ func (e *Engine) Import(ctx context.Context, orgID string, recs []store.ExportRe
 	return counts, nil
 }
 
-// dropTenant removes the cached answers of one tenant (cacheKey starts with it).
+// dropTenant removes the cached answers of one tenant (see appendTenantKey).
 func (c *responseCache) dropTenant(t Tenant) {
-	raw, _ := json.Marshal(t)
-	prefix := `{"T":` + string(raw) + `,`
+	prefix := string(appendTenantKey(nil, t))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key, el := range c.items {

@@ -62,7 +62,8 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 	ti.mu.RLock()
 	gen := ti.gen
 	ti.mu.RUnlock()
-	key := cacheKey(t, gen, q)
+	var keyBuf [256]byte
+	key := appendCacheKey(keyBuf[:0], t, gen, &q)
 	if ranked, ok := e.cache.get(key); ok {
 		ti.mu.RLock()
 		hits := ti.answers(ranked, 0, len(ranked), e.now())
@@ -89,23 +90,28 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 		return Result{}, err
 	}
 	defer release()
+	scratch := e.getScratch()
+	defer e.scratch.Put(scratch)
 	if e.local != nil {
-		if qvec, err = e.local.EmbedQuery(ctx, q.Context, ti.stats); err != nil {
+		if qvec, err = e.local.EmbedQueryInto(ctx, scratch.query, q.Context, ti.stats); err != nil {
 			return Result{}, err
 		}
+		scratch.query = qvec
 	}
 
 	now := e.now()
 	k := max(candidateFloor, 5*q.Max)
 	ti.mu.RLock()
-	filter := func(id string) bool {
-		d := ti.docs[id]
-		return d != nil && q.admits(d, now)
-	}
-	if q.unconstrained() && ti.expiring == 0 {
-		// Every indexed memory is admitted: a vector whose memory was deleted while
-		// the search ran has no doc, and answers drops it.
-		filter = nil
+	// Without scope, filters or expiring memories, every indexed memory is admitted
+	// and filter stays nil: a vector whose memory was deleted while the search ran
+	// has no doc, and answers drops it.
+	var filter func(id string) bool
+	if !q.unconstrained() || ti.expiring > 0 {
+		fq := q // a copy, so only a filtered search moves a query to the heap
+		filter = func(id string) bool {
+			d := ti.docs[id]
+			return d != nil && fq.admits(d, now)
+		}
 	}
 	var vres, kres []index.Result
 	if ids, ok := ti.scopedCandidates(q.Scope); ok {
@@ -118,15 +124,15 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 		vres = ti.vec.SearchAmong(qvec, k, admitted)
 		kres = ti.kw.SearchAmong(q.Context, k, admitted)
 	} else {
-		vres = ti.vec.Search(qvec, k, filter)
+		vres = ti.vec.SearchAppend(scratch.vres[:0], qvec, k, filter)
+		scratch.vres = vres
 		kres = ti.kw.Search(q.Context, k, filter)
 	}
-	ranked := blend(vres, kres)
-	hits := ti.answers(ranked, q.Threshold, q.Max, now)
+	hits := ti.answers(scratch.blend(vres, kres), q.Threshold, q.Max, now)
 	ti.mu.RUnlock()
-	ranked = ranked[:0]
-	for _, h := range hits {
-		ranked = append(ranked, scored{h.Memory.ID, h.Relevance})
+	ranked := make([]scored, len(hits))
+	for i, h := range hits {
+		ranked[i] = scored{h.Memory.ID, h.Relevance}
 	}
 	e.cache.put(key, ranked)
 	return Result{Hits: hits, Embeddings: 1, Tokens: int(e.billedTokens(usage))}, nil
@@ -184,10 +190,28 @@ type scored struct {
 	score float32
 }
 
+// retrieveScratch is what one retrieval computes with and drops: the query vector,
+// the vector search's answer, and blend's table and ranking. The engine lends them out of a pool; nothing in
+// one outlives the retrieval that borrowed it.
+type retrieveScratch struct {
+	query  []float32
+	vres   []index.Result
+	table  []int32
+	ranked []scored
+}
+
+func (e *Engine) getScratch() *retrieveScratch {
+	if s, ok := e.scratch.Get().(*retrieveScratch); ok {
+		return s
+	}
+	return new(retrieveScratch)
+}
+
 // blend scores the union of both candidate lists: half the cosine similarity of
 // meaning (absolute, negative counted as 0) plus half the BM25 score relative to the
 // best keyword match for this query. Equal weights, not fitted to any data set.
-func blend(vres, kres []index.Result) []scored {
+// The answer is s's own until s's next blend.
+func (s *retrieveScratch) blend(vres, kres []index.Result) []scored {
 	// The union is gathered in a small open-addressing table keyed by a hash of the
 	// id's last bytes (the random part of a memory id): cheaper than a map of strings
 	// for the hundred or so candidates of a query.
@@ -196,18 +220,22 @@ func blend(vres, kres []index.Result) []scored {
 	for size < 2*n {
 		size *= 2
 	}
-	table := make([]int32, size) // 1 + index into out; 0 is empty
-	out := make([]scored, 0, n)
-	add := func(id string, s float32) {
+	if cap(s.table) < size {
+		s.table = make([]int32, size)
+	}
+	table := s.table[:size] // 1 + index into out; 0 is empty
+	clear(table)
+	out := slices.Grow(s.ranked[:0], n)
+	add := func(id string, sc float32) {
 		for h := idHash(id) & uint64(size-1); ; h = (h + 1) & uint64(size-1) {
 			j := table[h]
 			if j == 0 {
-				out = append(out, scored{id, s})
+				out = append(out, scored{id, sc})
 				table[h] = int32(len(out))
 				return
 			}
 			if out[j-1].id == id {
-				out[j-1].score += s
+				out[j-1].score += sc
 				return
 			}
 		}
@@ -230,6 +258,7 @@ func blend(vres, kres []index.Result) []scored {
 		}
 		return strings.Compare(b.id, a.id) // newer first on ties
 	})
+	s.ranked = out
 	return out
 }
 

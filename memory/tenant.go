@@ -95,7 +95,11 @@ func scopeOf(m *store.Memory) store.Scope {
 
 // tenant returns the tenant's index, loading it from the store the first time.
 func (e *Engine) tenant(t Tenant) (*tenantIndex, error) {
-	v, _ := e.tenants.LoadOrStore(t, &tenantIndex{loaded: make(chan struct{})})
+	v, ok := e.tenants.Load(t)
+	if !ok {
+		// Only a tenant's first caller pays for the empty index that may win the store.
+		v, _ = e.tenants.LoadOrStore(t, &tenantIndex{loaded: make(chan struct{})})
+	}
 	ti := v.(*tenantIndex)
 	ti.loadOnce.Do(func() {
 		ti.loadErr = e.loadTenant(t, ti)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"math/big"
 	"time"
 )
@@ -37,9 +38,18 @@ func GenerateKey(mode Mode) (string, error) {
 
 // HashKey is the keyed hash a key is stored and looked up under.
 func (s *Store) HashKey(plain string) string {
-	mac := hmac.New(sha256.New, s.keySecret)
+	// Every authenticated request hashes its key: the keyed hashes are reused.
+	mac, ok := s.keyMACs.Get().(hash.Hash)
+	if ok {
+		mac.Reset()
+	} else {
+		mac = hmac.New(sha256.New, s.keySecret)
+	}
+	defer s.keyMACs.Put(mac)
 	mac.Write([]byte(plain))
-	return hex.EncodeToString(mac.Sum(nil))
+	var hexSum [2 * sha256.Size]byte
+	hex.Encode(hexSum[:], mac.Sum(nil))
+	return string(hexSum[:])
 }
 
 // NewKey builds the stored form of a fresh key and returns it with the plaintext,

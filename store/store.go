@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,6 +60,7 @@ var (
 type Store struct {
 	db        *bolt.DB
 	keySecret []byte
+	keyMACs   sync.Pool // of hash.Hash: HMAC-SHA256 under keySecret (see HashKey)
 	now       func() time.Time
 	// sl seals the records that hold customers' data; nil without a master key.
 	sl *sealer
