@@ -34,21 +34,29 @@ func runFloor(args []string) error {
 	requests := fs.Int("requests", 12000, "requests per work level")
 	work := fs.String("work", "0,100,250,500,750", "CPU work per request in microseconds, comma-separated")
 	procs := fs.Int("procs", 0, "GOMAXPROCS of the server (0: Go's default, the cores)")
+	slots := fs.Int("slots", 0, "burn in at most this many requests at once, waiting in arrival order (0: no limit); -procs 3 -slots 2 schedules as memoryd does on 2 cores")
 	_ = fs.Parse(args)
 	levels, err := parseLevels(*work)
 	if err != nil {
 		return err
 	}
+	if *slots < 0 || *procs < 0 {
+		return errors.New("-slots and -procs must not be negative")
+	}
 	if *clients < 1 || *requests < *clients {
 		return errors.New("-clients must be at least 1 and -requests at least -clients")
 	}
-	base, stop, err := startFloorServer(*procs)
+	base, stop, err := startFloorServer(*procs, *slots)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Printf("floor: a Go %s net/http server whose handler only burns CPU; %d closed-loop clients; %d cores\n",
-		runtime.Version(), *clients, runtime.NumCPU())
+	sched := "Go's default scheduling"
+	if *procs > 0 || *slots > 0 {
+		sched = fmt.Sprintf("GOMAXPROCS %d, %d burn slots (0: no limit)", *procs, *slots)
+	}
+	fmt.Printf("floor: a Go %s net/http server whose handler only burns CPU (%s); %d closed-loop clients; %d cores\n",
+		runtime.Version(), sched, *clients, runtime.NumCPU())
 	for _, us := range levels {
 		r, err := measureFloor(base, us, *clients, *requests)
 		if err != nil {
@@ -125,13 +133,13 @@ func parseLevels(s string) ([]int, error) {
 }
 
 // startFloorServer runs this binary in mode floor-server (GOMAXPROCS=procs when procs
-// is positive) and returns its base URL.
-func startFloorServer(procs int) (string, func(), error) {
+// is positive; slots burn slots) and returns its base URL.
+func startFloorServer(procs, slots int) (string, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(exe, "floor-server")
+	cmd := exec.Command(exe, "floor-server", strconv.Itoa(slots))
 	cmd.Env = os.Environ()
 	if procs > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(procs))
@@ -159,18 +167,32 @@ func startFloorServer(procs int) (string, func(), error) {
 
 // runFloorServer is the burner: POST /work/{us} burns that many microseconds of CPU
 // (a calibrated loop, not a clock: a thread the kernel pauses does not burn less),
-// and GET /cpu answers the process's CPU time in nanoseconds.
-func runFloorServer() error {
+// and GET /cpu answers the process's CPU time in nanoseconds. args is the number of
+// burn slots.
+func runFloorServer(args []string) error {
+	slots := 0
+	if len(args) > 0 {
+		var err error
+		if slots, err = strconv.Atoi(args[0]); err != nil || slots < 0 {
+			return fmt.Errorf("floor-server: slots %q", args[0])
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("floor server listening on http://%s\n", ln.Addr())
-	return http.Serve(ln, floorHandler(calibrateBurn()))
+	return http.Serve(ln, floorHandler(calibrateBurn(), slots))
 }
 
-// floorHandler serves the burner's two routes, burning perMicro loop rounds a µs.
-func floorHandler(perMicro int) http.Handler {
+// floorHandler serves the burner's two routes, burning perMicro loop rounds a µs, in
+// at most slots requests at once when slots is positive (a channel: its waiters are
+// woken in arrival order, like memoryd's search slots).
+func floorHandler(perMicro, slots int) http.Handler {
+	var gate chan struct{}
+	if slots > 0 {
+		gate = make(chan struct{}, slots)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /work/{us}", func(w http.ResponseWriter, r *http.Request) {
 		us, err := strconv.Atoi(r.PathValue("us"))
@@ -179,8 +201,15 @@ func floorHandler(perMicro int) http.Handler {
 			return
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
+		if gate != nil {
+			gate <- struct{}{}
+		}
+		x := burn(us * perMicro)
+		if gate != nil {
+			<-gate
+		}
 		// The loop's result is answered, so the compiler cannot drop the loop.
-		body := fmt.Sprintf(`{"burnt_us":%d,"x":%d}`, us, burn(us*perMicro))
+		body := fmt.Sprintf(`{"burnt_us":%d,"x":%d}`, us, x)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		_, _ = io.WriteString(w, body)

@@ -10,9 +10,16 @@ import (
 )
 
 func TestFloorMeasuresEveryRequest(t *testing.T) {
-	srv := httptest.NewServer(floorHandler(calibrateBurn()))
-	defer srv.Close()
-	r, err := measureFloor(srv.URL, 50, 3, 30)
+	for _, slots := range []int{0, 1} {
+		srv := httptest.NewServer(floorHandler(calibrateBurn(), slots))
+		checkFloorRun(t, srv.URL)
+		srv.Close()
+	}
+}
+
+func checkFloorRun(t *testing.T, base string) {
+	t.Helper()
+	r, err := measureFloor(base, 50, 3, 30)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +47,7 @@ func TestFloorChecksAnswers(t *testing.T) {
 }
 
 func TestFloorHandlerRejectsBadWork(t *testing.T) {
-	h := floorHandler(10)
+	h := floorHandler(10, 0)
 	for _, path := range []string{"/work/abc", "/work/-5", "/work/2000000"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader("{}")))

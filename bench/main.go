@@ -43,7 +43,7 @@ func main() {
 	case "floor":
 		err = runFloor(os.Args[2:])
 	case "floor-server": // started by floor
-		err = runFloorServer()
+		err = runFloorServer(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
