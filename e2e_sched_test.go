@@ -9,7 +9,7 @@ import (
 )
 
 // The server runs one Go processor more than the cores it was given, the one left
-// free by the search slots (main.searchSlots); an explicit GOMAXPROCS is kept.
+// free by the search workers (main.searchSlots); an explicit GOMAXPROCS is kept.
 func TestSchedulerProcessors(t *testing.T) {
 	procs := func(s *server) string {
 		r := s.do(t, req{method: "GET", path: "/metrics"})

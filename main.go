@@ -477,11 +477,11 @@ func redirectServer(cfg config.Config, httpsAddr net.Addr) *http.Server {
 	}
 }
 
-// searchSlots sizes the engine's search slots to the cores Go was given (GOMAXPROCS,
+// searchSlots sizes the engine's search workers to the cores Go was given (GOMAXPROCS,
 // or the CPU count or container limit), and gives the scheduler one processor more
 // than that, which is free to find arriving requests and to read and answer them
-// while the searches use the cores (see memory.Engine.searchSlot). An explicit
-// GOMAXPROCS is kept, with one slot fewer than its processors. Once per process.
+// while the workers search (see memory.searchPool). An explicit GOMAXPROCS is kept,
+// with one worker fewer than its processors. Once per process.
 var searchSlots = sync.OnceValue(func() int {
 	procs := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" {

@@ -12,7 +12,7 @@ import (
 	"memoryd/store"
 )
 
-// A retrieval whose client has gone before it got a search slot is answered 503
+// A retrieval whose client has gone before a search worker took it is answered 503
 // SERVICE_UNAVAILABLE (retryable, not billed), not logged as a server failure; the
 // same request with its client still there is served.
 func TestAbandonedRetrievalIsNotAFailure(t *testing.T) {

@@ -189,7 +189,7 @@ func failErr(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		// The client left (or the server is stopping) while the request waited,
-		// e.g. for a search slot: nobody is failing, and nothing was done.
+		// e.g. for a search worker: nobody is failing, and nothing was done.
 		slog.Info("request abandoned", "request_id", info(r).id, "err", err)
 		fail(w, r, errAbandoned)
 		return

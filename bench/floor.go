@@ -34,25 +34,32 @@ func runFloor(args []string) error {
 	requests := fs.Int("requests", 12000, "requests per work level")
 	work := fs.String("work", "0,100,250,500,750", "CPU work per request in microseconds, comma-separated")
 	procs := fs.Int("procs", 0, "GOMAXPROCS of the server (0: Go's default, the cores)")
-	slots := fs.Int("slots", 0, "burn in at most this many requests at once, waiting in arrival order (0: no limit); -procs 3 -slots 2 schedules as memoryd does on 2 cores")
+	slots := fs.Int("slots", 0, "burn in at most this many requests at once, waiting in arrival order, each on its request's goroutine (0: no limit)")
+	workers := fs.Int("workers", 0, "burn on this many worker goroutines, each locked to an OS thread, taking requests in arrival order (0: none); -procs 3 -workers 2 schedules as memoryd does on 2 cores")
 	_ = fs.Parse(args)
 	levels, err := parseLevels(*work)
 	if err != nil {
 		return err
 	}
-	if *slots < 0 || *procs < 0 {
-		return errors.New("-slots and -procs must not be negative")
+	if *slots < 0 || *procs < 0 || *workers < 0 {
+		return errors.New("-slots, -workers and -procs must not be negative")
+	}
+	if *slots > 0 && *workers > 0 {
+		return errors.New("-slots and -workers are two ways to schedule the burning: give one")
 	}
 	if *clients < 1 || *requests < *clients {
 		return errors.New("-clients must be at least 1 and -requests at least -clients")
 	}
-	base, stop, err := startFloorServer(*procs, *slots)
+	base, stop, err := startFloorServer(*procs, *slots, *workers)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	sched := "Go's default scheduling"
-	if *procs > 0 || *slots > 0 {
+	switch {
+	case *workers > 0:
+		sched = fmt.Sprintf("GOMAXPROCS %d, %d burn workers (0: Go's default)", *procs, *workers)
+	case *procs > 0 || *slots > 0:
 		sched = fmt.Sprintf("GOMAXPROCS %d, %d burn slots (0: no limit)", *procs, *slots)
 	}
 	fmt.Printf("floor: a Go %s net/http server whose handler only burns CPU (%s); %d closed-loop clients; %d cores\n",
@@ -133,13 +140,13 @@ func parseLevels(s string) ([]int, error) {
 }
 
 // startFloorServer runs this binary in mode floor-server (GOMAXPROCS=procs when procs
-// is positive; slots burn slots) and returns its base URL.
-func startFloorServer(procs, slots int) (string, func(), error) {
+// is positive; slots burn slots or workers burn workers) and returns its base URL.
+func startFloorServer(procs, slots, workers int) (string, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(exe, "floor-server", strconv.Itoa(slots))
+	cmd := exec.Command(exe, "floor-server", strconv.Itoa(slots), strconv.Itoa(workers))
 	cmd.Env = os.Environ()
 	if procs > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(procs))
@@ -167,31 +174,52 @@ func startFloorServer(procs, slots int) (string, func(), error) {
 
 // runFloorServer is the burner: POST /work/{us} burns that many microseconds of CPU
 // (a calibrated loop, not a clock: a thread the kernel pauses does not burn less),
-// and GET /cpu answers the process's CPU time in nanoseconds. args is the number of
-// burn slots.
+// and GET /cpu answers the process's CPU time in nanoseconds. args are the number of
+// burn slots and of burn workers.
 func runFloorServer(args []string) error {
-	slots := 0
-	if len(args) > 0 {
-		var err error
-		if slots, err = strconv.Atoi(args[0]); err != nil || slots < 0 {
-			return fmt.Errorf("floor-server: slots %q", args[0])
+	var counts [2]int // slots, workers
+	for i, a := range args[:min(len(args), 2)] {
+		n, err := strconv.Atoi(a)
+		if err != nil || n < 0 {
+			return fmt.Errorf("floor-server: %q is not a count", a)
 		}
+		counts[i] = n
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("floor server listening on http://%s\n", ln.Addr())
-	return http.Serve(ln, floorHandler(calibrateBurn(), slots))
+	return http.Serve(ln, floorHandler(calibrateBurn(), counts[0], counts[1]))
 }
 
-// floorHandler serves the burner's two routes, burning perMicro loop rounds a µs, in
-// at most slots requests at once when slots is positive (a channel: its waiters are
-// woken in arrival order, like memoryd's search slots).
-func floorHandler(perMicro, slots int) http.Handler {
+// burnTask is one request's burning, handed to a burn worker.
+type burnTask struct {
+	rounds int
+	x      chan uint64
+}
+
+// floorHandler serves the burner's two routes, burning perMicro loop rounds a µs: on
+// each request's goroutine, in at most slots requests at once when slots is positive
+// (a channel: its waiters are woken in arrival order); or, when workers is positive,
+// on that many goroutines locked to OS threads of their own, taking the requests in
+// arrival order, as memoryd's search workers do (memory.searchPool).
+func floorHandler(perMicro, slots, workers int) http.Handler {
 	var gate chan struct{}
 	if slots > 0 {
 		gate = make(chan struct{}, slots)
+	}
+	var tasks chan burnTask
+	if workers > 0 {
+		tasks = make(chan burnTask, 1024)
+		for range workers {
+			go func() {
+				runtime.LockOSThread()
+				for t := range tasks {
+					t.x <- burn(t.rounds)
+				}
+			}()
+		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /work/{us}", func(w http.ResponseWriter, r *http.Request) {
@@ -201,12 +229,18 @@ func floorHandler(perMicro, slots int) http.Handler {
 			return
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
-		if gate != nil {
+		var x uint64
+		switch {
+		case tasks != nil:
+			t := burnTask{rounds: us * perMicro, x: make(chan uint64, 1)}
+			tasks <- t
+			x = <-t.x
+		case gate != nil:
 			gate <- struct{}{}
-		}
-		x := burn(us * perMicro)
-		if gate != nil {
+			x = burn(us * perMicro)
 			<-gate
+		default:
+			x = burn(us * perMicro)
 		}
 		// The loop's result is answered, so the compiler cannot drop the loop.
 		body := fmt.Sprintf(`{"burnt_us":%d,"x":%d}`, us, x)

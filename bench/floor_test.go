@@ -10,8 +10,8 @@ import (
 )
 
 func TestFloorMeasuresEveryRequest(t *testing.T) {
-	for _, slots := range []int{0, 1} {
-		srv := httptest.NewServer(floorHandler(calibrateBurn(), slots))
+	for _, sched := range [][2]int{{0, 0}, {1, 0}, {0, 2}} {
+		srv := httptest.NewServer(floorHandler(calibrateBurn(), sched[0], sched[1]))
 		checkFloorRun(t, srv.URL)
 		srv.Close()
 	}
@@ -47,7 +47,7 @@ func TestFloorChecksAnswers(t *testing.T) {
 }
 
 func TestFloorHandlerRejectsBadWork(t *testing.T) {
-	h := floorHandler(10, 0)
+	h := floorHandler(10, 0, 0)
 	for _, path := range []string{"/work/abc", "/work/-5", "/work/2000000"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader("{}")))

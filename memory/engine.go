@@ -64,9 +64,11 @@ type Engine struct {
 	onUsage   func(store.UsageEvent)
 	indexDir  string
 	crossover int
-	// searches holds a token per search running; nil: no bound (see SearchSlots).
-	searches chan struct{}
-	scratch  sync.Pool // of *retrieveScratch
+	// searches runs retrievals' searches; nil: each runs on its caller's goroutine
+	// (see SearchSlots).
+	searches   *searchPool
+	retrievals sync.Pool // of *retrieval
+	scratch    sync.Pool // of *retrieveScratch
 }
 
 // Options are the engine's collaborators; zero values pick the defaults (the local
@@ -91,9 +93,9 @@ type Options struct {
 	// Crossover is the tenant size from which vectors are searched with HNSW rather
 	// than an exact scan (default index.ExactCrossover).
 	Crossover int
-	// SearchSlots bounds the retrievals computing at once (embedding the query,
-	// searching, ranking); the others wait their turn, first come first served.
-	// 0: no bound. See searchSlot.
+	// SearchSlots is how many search workers compute retrievals (embedding the
+	// query, searching, ranking); the others wait their turn, first come first served.
+	// 0: none, each retrieval computes on its caller's goroutine. See searchPool.
 	SearchSlots int
 }
 
@@ -130,35 +132,10 @@ func New(st Store, opt Options) *Engine {
 	}
 	e.local, _ = inner.(*llm.LocalEmbedder)
 	if opt.SearchSlots > 0 {
-		e.searches = make(chan struct{}, opt.SearchSlots)
+		e.searches = newSearchPool(opt.SearchSlots)
 	}
+	e.retrievals.New = func() any { return new(retrieval) }
 	return e
-}
-
-// searchSlot waits for a free search slot and returns its release, or ctx's error if
-// ctx ends first.
-//
-// A search is CPU work of a millisecond or less. Without a bound, every request's
-// goroutine is runnable at once under load, the Go scheduler's processors never run
-// out of work, and so they never poll the network themselves: arriving requests are
-// found only by the runtime's monitor, every 10 ms, and queued where they can wait
-// tens of milliseconds behind later ones. With as many slots as cores and one
-// processor more than slots (see main), the spare processor finds requests as they
-// arrive, and searches run in arrival order: a channel's waiters are woken first in,
-// first out.
-func (e *Engine) searchSlot(ctx context.Context) (func(), error) {
-	if e.searches == nil {
-		return func() {}, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err // a request already abandoned is not served
-	}
-	select {
-	case e.searches <- struct{}{}:
-		return func() { <-e.searches }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // Embedder is the engine's embedder.

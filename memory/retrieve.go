@@ -78,23 +78,55 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 	var qvec []float32
 	var usage llm.Usage
 	if e.local == nil {
-		// A remote model is waited for outside the search slots.
+		// A remote model is waited for here, not on a search worker.
 		var vecs [][]float32
 		if vecs, usage, err = llm.EmbedWithUsage(ctx, e.embedder, []string{q.Context}); err != nil {
 			return Result{}, err
 		}
 		qvec = vecs[0]
 	}
-	release, err := e.searchSlot(ctx)
+	r := e.retrievals.Get().(*retrieval)
+	r.e, r.ctx, r.ti, r.q, r.qvec = e, ctx, ti, q, qvec
+	if err := e.searches.do(ctx, r); err != nil {
+		return Result{}, err // r may still be the queue's: not reused
+	}
+	hits, err := r.hits, r.err
+	*r = retrieval{}
+	e.retrievals.Put(r)
 	if err != nil {
 		return Result{}, err
 	}
-	defer release()
+	ranked := make([]scored, len(hits))
+	for i, h := range hits {
+		ranked[i] = scored{h.Memory.ID, h.Relevance}
+	}
+	e.cache.put(key, ranked)
+	return Result{Hits: hits, Embeddings: 1, Tokens: int(e.billedTokens(usage))}, nil
+}
+
+// retrieval is the part of a Retrieve that runs on a search worker (see searchPool):
+// its inputs, then its answer. The engine pools them.
+type retrieval struct {
+	e    *Engine
+	ctx  context.Context
+	ti   *tenantIndex
+	q    Query
+	qvec []float32 // nil: the local embedder embeds the query
+
+	hits []Hit
+	err  error
+}
+
+func (r *retrieval) run() { r.hits, r.err = r.e.search(r.ctx, r.ti, &r.q, r.qvec) }
+
+// search embeds q locally when qvec is nil, and ranks ti's memories for it.
+func (e *Engine) search(ctx context.Context, ti *tenantIndex, q *Query, qvec []float32) ([]Hit, error) {
 	scratch := e.getScratch()
 	defer e.scratch.Put(scratch)
-	if e.local != nil {
+	if qvec == nil {
+		var err error
 		if qvec, err = e.local.EmbedQueryInto(ctx, scratch.query, q.Context, ti.stats); err != nil {
-			return Result{}, err
+			return nil, err
 		}
 		scratch.query = qvec
 	}
@@ -102,15 +134,15 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 	now := e.now()
 	k := max(candidateFloor, 5*q.Max)
 	ti.mu.RLock()
+	defer ti.mu.RUnlock()
 	// Without scope, filters or expiring memories, every indexed memory is admitted
 	// and filter stays nil: a vector whose memory was deleted while the search ran
 	// has no doc, and answers drops it.
 	var filter func(id string) bool
 	if !q.unconstrained() || ti.expiring > 0 {
-		fq := q // a copy, so only a filtered search moves a query to the heap
 		filter = func(id string) bool {
 			d := ti.docs[id]
-			return d != nil && fq.admits(d, now)
+			return d != nil && q.admits(d, now)
 		}
 	}
 	var vres, kres []index.Result
@@ -128,14 +160,7 @@ func (e *Engine) Retrieve(ctx context.Context, t Tenant, q Query) (Result, error
 		scratch.vres = vres
 		kres = ti.kw.Search(q.Context, k, filter)
 	}
-	hits := ti.answers(scratch.blend(vres, kres), q.Threshold, q.Max, now)
-	ti.mu.RUnlock()
-	ranked := make([]scored, len(hits))
-	for i, h := range hits {
-		ranked[i] = scored{h.Memory.ID, h.Relevance}
-	}
-	e.cache.put(key, ranked)
-	return Result{Hits: hits, Embeddings: 1, Tokens: int(e.billedTokens(usage))}, nil
+	return ti.answers(scratch.blend(vres, kres), q.Threshold, q.Max, now), nil
 }
 
 // unconstrained reports whether q has neither scope nor filters.
