@@ -478,15 +478,24 @@ func redirectServer(cfg config.Config, httpsAddr net.Addr) *http.Server {
 }
 
 // searchSlots sizes the engine's search workers to the cores Go was given (GOMAXPROCS,
-// or the CPU count or container limit), and gives the scheduler one processor more
-// than that, which is free to find arriving requests and to read and answer them
-// while the workers search (see memory.searchPool). An explicit GOMAXPROCS is kept,
-// with one worker fewer than its processors. Once per process.
+// or the CPU count or container limit), and gives the scheduler more processors than
+// that (schedulerProcs), so that one is free to find arriving requests and to read and
+// answer them while the workers search (see memory.searchPool). An explicit GOMAXPROCS
+// is kept, with one worker fewer than its processors. Once per process.
 var searchSlots = sync.OnceValue(func() int {
 	procs := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" {
 		return max(1, procs-1)
 	}
-	runtime.GOMAXPROCS(procs + 1)
+	runtime.GOMAXPROCS(schedulerProcs(procs))
 	return procs
 })
+
+// schedulerProcs is the processors for workers search workers: one for the network,
+// and room for the garbage collector, whose background marking takes a quarter of the
+// processors (whole ones, and part of another for the fraction) for as long as a cycle
+// lasts, 150 ms at 100,000 memories. With only one spare processor the collector's
+// marking shared it with the network, and requests waited to be read or answered
+// (BENCHMARKS.md). The answer is the least p with p - workers - ceil(p/4) >= 1, which
+// is ceil(4(workers+1)/3).
+func schedulerProcs(workers int) int { return (4*(workers+1) + 2) / 3 }

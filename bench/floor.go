@@ -35,7 +35,7 @@ func runFloor(args []string) error {
 	work := fs.String("work", "0,100,250,500,750", "CPU work per request in microseconds, comma-separated")
 	procs := fs.Int("procs", 0, "GOMAXPROCS of the server (0: Go's default, the cores)")
 	slots := fs.Int("slots", 0, "burn in at most this many requests at once, waiting in arrival order, each on its request's goroutine (0: no limit)")
-	workers := fs.Int("workers", 0, "burn on this many worker goroutines, each locked to an OS thread, taking requests in arrival order (0: none); -procs 3 -workers 2 schedules as memoryd does on 2 cores")
+	workers := fs.Int("workers", 0, "burn on this many worker goroutines, each locked to an OS thread, taking requests in arrival order (0: none); -procs 4 -workers 2 schedules as memoryd does on 2 cores")
 	_ = fs.Parse(args)
 	levels, err := parseLevels(*work)
 	if err != nil {
