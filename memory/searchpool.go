@@ -20,8 +20,8 @@ import (
 // cores: with 8 closed-loop clients on 2 cores, most of a request's wait was outside
 // any queue memoryd kept, in the kernel's run queue, in no order. Workers keep
 // searching on threads that stay awake while there is work, in one queue in arrival
-// order, and the other thread (main gives the scheduler one processor more than
-// workers) is left to the network. `go run ./bench floor -workers` measures the
+// order, and the other threads (main gives the scheduler more processors than
+// workers: main.schedulerProcs) are left to the network. `go run ./bench floor -workers` measures the
 // difference on the machine at hand (BENCHMARKS.md).
 type searchPool struct {
 	tasks chan *searchTask
@@ -73,7 +73,7 @@ func searchWorker(tasks <-chan *searchTask) {
 	}
 }
 
-// runTask runs f and returns what it panicked with, so a failing retrieval fails
+// runTask runs j and returns what it panicked with, so a failing retrieval fails
 // its own request (which re-panics, as if it had run there) and not the process.
 func runTask(j job) (recovered any) {
 	defer func() { recovered = recover() }()
