@@ -9,7 +9,7 @@ import (
 )
 
 // The server runs more Go processors than the cores it was given: one for the network
-// beside the search workers, and the garbage collector's share (main.searchSlots); an
+// beside the search workers, and the garbage collector's share (main.searchWorkers); an
 // explicit GOMAXPROCS is kept.
 func TestSchedulerProcessors(t *testing.T) {
 	procs := func(s *server) string {

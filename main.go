@@ -177,7 +177,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// find it.
 	var srv *api.Server
 	engine := memory.New(st, memory.Options{Embedder: emb, Log: log, CacheEntries: cfg.Embedder.CacheEntries,
-		SearchSlots:   searchSlots(),
+		SearchWorkers: searchWorkers(),
 		OnMemoryEvent: func(t memory.Tenant, event string, m store.Memory) { srv.EmitMemoryEvent(t, event, m) },
 		IndexDir:      indexDir, Chat: chat, Workers: cfg.Jobs.Workers,
 		OnUsage: func(ev store.UsageEvent) { mtr.Record(ev, false) }})
@@ -477,12 +477,12 @@ func redirectServer(cfg config.Config, httpsAddr net.Addr) *http.Server {
 	}
 }
 
-// searchSlots sizes the engine's search workers to the cores Go was given (GOMAXPROCS,
+// searchWorkers sizes the engine's search workers to the cores Go was given (GOMAXPROCS,
 // or the CPU count or container limit), and gives the scheduler more processors than
 // that (schedulerProcs), so that one is free to find arriving requests and to read and
 // answer them while the workers search (see memory.searchPool). An explicit GOMAXPROCS
 // is kept, with one worker fewer than its processors. Once per process.
-var searchSlots = sync.OnceValue(func() int {
+var searchWorkers = sync.OnceValue(func() int {
 	procs := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" {
 		return max(1, procs-1)

@@ -16,7 +16,7 @@ import (
 // SERVICE_UNAVAILABLE (retryable, not billed), not logged as a server failure; the
 // same request with its client still there is served.
 func TestAbandonedRetrievalIsNotAFailure(t *testing.T) {
-	srv, key, _ := newAPIServer(t, config.Default(), func(s *store.Store) memory.Store { return s }, memory.Options{SearchSlots: 1})
+	srv, key, _ := newAPIServer(t, config.Default(), func(s *store.Store) memory.Store { return s }, memory.Options{SearchWorkers: 1})
 	h := srv.Handler()
 	ask := func(ctx context.Context) (int, map[string]any) {
 		r := httptest.NewRequest("POST", "/v1/retrieve", strings.NewReader(`{"context":"green tea"}`)).WithContext(ctx)

@@ -65,7 +65,7 @@ type Engine struct {
 	indexDir  string
 	crossover int
 	// searches runs retrievals' searches; nil: each runs on its caller's goroutine
-	// (see SearchSlots).
+	// (see SearchWorkers).
 	searches   *searchPool
 	retrievals sync.Pool // of *retrieval
 	scratch    sync.Pool // of *retrieveScratch
@@ -93,10 +93,10 @@ type Options struct {
 	// Crossover is the tenant size from which vectors are searched with HNSW rather
 	// than an exact scan (default index.ExactCrossover).
 	Crossover int
-	// SearchSlots is how many search workers compute retrievals (embedding the
+	// SearchWorkers is how many search workers compute retrievals (embedding the
 	// query, searching, ranking); the others wait their turn, first come first served.
 	// 0: none, each retrieval computes on its caller's goroutine. See searchPool.
-	SearchSlots int
+	SearchWorkers int
 }
 
 // DefaultDim is the local embedder's vector length.
@@ -131,8 +131,8 @@ func New(st Store, opt Options) *Engine {
 		inner = u.Unwrap()
 	}
 	e.local, _ = inner.(*llm.LocalEmbedder)
-	if opt.SearchSlots > 0 {
-		e.searches = newSearchPool(opt.SearchSlots)
+	if opt.SearchWorkers > 0 {
+		e.searches = newSearchPool(opt.SearchWorkers)
 	}
 	e.retrievals.New = func() any { return new(retrieval) }
 	return e

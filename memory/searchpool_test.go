@@ -41,7 +41,7 @@ func occupy(t *testing.T, p *searchPool, workers int) (release func()) {
 
 // Retrievals beyond the search workers wait for one, give up with their context, and
 // a cached answer needs none.
-func TestSearchSlots(t *testing.T) {
+func TestSearchWorkers(t *testing.T) {
 	e, _, tn := newEngine(t)
 	e.searches = newSearchPool(1)
 	ctx := context.Background()
