@@ -175,3 +175,28 @@ func TestSearchPoolOrderAbandonAndPanic(t *testing.T) {
 		t.Fatalf("gone before asking: %v", err)
 	}
 }
+
+// A pool's workers end once nothing holds the pool (an engine dropped, as tests and
+// restarts in one process do): its queue is closed, which ends each worker's loop.
+func TestSearchPoolEndsWithItsOwner(t *testing.T) {
+	p := newSearchPool(2)
+	if err := p.do(context.Background(), jobFunc(func() {})); err != nil {
+		t.Fatal(err)
+	}
+	tasks := p.tasks // the queue, not the pool: this does not keep p reachable
+	p = nil
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		runtime.GC()
+		select {
+		case _, open := <-tasks:
+			if !open {
+				return
+			}
+			t.Fatal("a task was queued on a pool nobody holds")
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the queue of an unreachable pool is still open after 10 s")
+		}
+	}
+}
