@@ -1,6 +1,10 @@
 package index
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // useInt8SIMD: the byte kernel needs AVX2. Without it the graph keeps floats
 // only (a Go byte loop is slower than the float one it would replace).
@@ -10,3 +14,14 @@ var useInt8SIMD = cpu.X86.HasAVX2
 //
 //go:noescape
 func dotInt8AVX2(a, b *int8, n int) int32
+
+// hasPrefetch: prefetchSlots issues real prefetch instructions here.
+const hasPrefetch = true
+
+// prefetchSlots asks the CPU to start loading, for each of slots, the size
+// bytes at base+slot*stride (size > 0), without waiting for them: the walk
+// goes on computing while they arrive. A prefetch of a bad address does not
+// fault, but every caller passes rows of one live array.
+//
+//go:noescape
+func prefetchSlots(base unsafe.Pointer, stride, size int, slots []uint32)

@@ -30,3 +30,35 @@ loop:
 	MOVL         AX, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func prefetchSlots(base unsafe.Pointer, stride, size int, slots []uint32)
+// For each slot s, PREFETCHT0 every cache line of the size bytes at
+// base+s*stride: the loads start and nothing waits for them. size > 0.
+TEXT ·prefetchSlots(SB), NOSPLIT, $0-48
+	MOVQ base+0(FP), SI
+	MOVQ stride+8(FP), DX
+	MOVQ size+16(FP), R9
+	MOVQ slots_base+24(FP), DI
+	MOVQ slots_len+32(FP), CX
+	TESTQ CX, CX
+	JZ   done
+	DECQ R9
+
+next:
+	MOVL (DI), AX
+	IMULQ DX, AX
+	ADDQ SI, AX
+	LEAQ (AX)(R9*1), R8
+
+line:
+	PREFETCHT0 (AX)
+	ADDQ $64, AX
+	CMPQ AX, R8
+	JLS  line
+	PREFETCHT0 (R8)
+	ADDQ $4, DI
+	DECQ CX
+	JNZ  next
+
+done:
+	RET
