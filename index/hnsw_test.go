@@ -332,3 +332,31 @@ func TestHNSWCompactKeepsItems(t *testing.T) {
 		}
 	}
 }
+
+// A slot set holds what was added since its last reset, and nothing from before:
+// searches that borrow one in turn never see each other's marks.
+func TestSlotSet(t *testing.T) {
+	var s slotSet
+	s.reset(100)
+	for _, slot := range []uint32{0, 63, 64, 99} {
+		if s.testAndSet(slot) {
+			t.Fatalf("slot %d present in a new set", slot)
+		}
+		if !s.testAndSet(slot) {
+			t.Fatalf("slot %d absent after adding it", slot)
+		}
+	}
+	if s.testAndSet(1) || s.testAndSet(65) {
+		t.Fatal("a slot never added is present")
+	}
+	s.reset(100)
+	for _, slot := range []uint32{0, 1, 63, 64, 65, 99} {
+		if s.testAndSet(slot) {
+			t.Fatalf("slot %d survived the reset", slot)
+		}
+	}
+	s.reset(10_000) // grows
+	if s.testAndSet(9_999) || !s.testAndSet(9_999) {
+		t.Fatal("the grown set does not hold its last slot")
+	}
+}

@@ -275,3 +275,18 @@ func (b *scoreBoard) add(slot uint32, v float32) {
 }
 
 func (b *scoreBoard) score(slot uint32) float32 { return b.entries[slot].score }
+
+// nextGeneration starts a new search over entries stamped with the search they
+// belong to: it grows entries to hold n slots (with room to spare) and returns
+// the next stamp, clearing every entry when the stamp wraps round to 0 (which no
+// search uses), so an entry is this search's only once this search writes it.
+func nextGeneration[E any, G uint16 | uint32](entries []E, gen G, n int) ([]E, G) {
+	if len(entries) < n {
+		entries, gen = make([]E, n+n/4+64), 0
+	}
+	if gen++; gen == 0 {
+		clear(entries)
+		gen = 1
+	}
+	return entries, gen
+}
