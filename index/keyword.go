@@ -1,7 +1,9 @@
 package index
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -197,17 +199,23 @@ func (k *Keyword) search(query string, limit int, filter func(id string) bool, i
 		}
 	}
 
-	seenTerm := make(map[string]bool, len(terms))
-	for _, term := range terms {
-		if seenTerm[term] {
-			continue
+	// The rarest words first: their documents score highest, so the ranking below
+	// meets its best candidates early and dismisses most of the rest unheaped.
+	type queryTerm struct {
+		df       int
+		postings []posting
+	}
+	var small [16]queryTerm
+	lists := small[:0]
+	slices.Sort(terms)
+	for _, term := range slices.Compact(terms) {
+		if df := k.docFreq[term]; df > 0 {
+			lists = append(lists, queryTerm{df, k.postings[term]})
 		}
-		seenTerm[term] = true
-		df := k.docFreq[term]
-		if df == 0 {
-			continue
-		}
-		idf := math.Log(1 + (float64(docs)-float64(df)+0.5)/(float64(df)+0.5))
+	}
+	slices.SortFunc(lists, func(a, b queryTerm) int { return cmp.Compare(a.df, b.df) })
+	for _, t := range lists {
+		idf := math.Log(1 + (float64(docs)-float64(t.df)+0.5)/(float64(t.df)+0.5))
 		// Deleted documents' postings are scored too (until compaction drops
 		// them) and skipped below: cheaper than a check per posting.
 		// idf·tf·(k1+1) / (tf + k1·(1−b) + k1·b·length/avgLen), in float32 like
@@ -215,7 +223,7 @@ func (k *Keyword) search(query string, limit int, filter func(id string) bool, i
 		weight := float32(idf * (bm25K1 + 1))
 		lenScale := float32(bm25K1 * bm25B / avgLen)
 		const base = float32(bm25K1 * (1 - bm25B))
-		for _, p := range k.postings[term] {
+		for _, p := range t.postings {
 			if member != nil && member[p.slot/64]&(1<<(p.slot%64)) == 0 {
 				continue
 			}
@@ -224,18 +232,23 @@ func (k *Keyword) search(query string, limit int, filter func(id string) bool, i
 		}
 	}
 
+	// Scores are kept as negative distances so the same bounded heap that ranks
+	// vectors ranks documents. Once the heap is full, a document must beat its
+	// worst (bar) to enter; most do not, and are dismissed on their score alone.
 	best := make(maxQueue, 0, limit+1)
+	bar := float32(math.Inf(1))
 	for _, slot := range acc.touched {
-		// Scores are kept as negative distances so the same bounded heap
-		// that ranks vectors ranks documents.
-		c := candidate{dist: -acc.score(slot), slot: slot}
-		if len(best) == limit && c.dist >= best[0].dist || k.ids[slot] == "" {
+		d := -acc.score(slot)
+		if d >= bar || k.dead > 0 && k.ids[slot] == "" {
 			continue
 		}
 		if filter != nil && !filter(k.ids[slot]) {
 			continue
 		}
-		best.pushBounded(c, limit)
+		best.pushBounded(candidate{dist: d, slot: slot}, limit)
+		if len(best) == limit {
+			bar = best[0].dist
+		}
 	}
 	ranked := best.sortedAscending()
 	out := make([]Result, len(ranked))
