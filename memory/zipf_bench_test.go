@@ -46,12 +46,14 @@ func (z *zipfText) sentence(lo, hi int) string {
 	return strings.Join(b, " ")
 }
 
-// BenchmarkRetrieveZipf: one retrieval in a tenant of 50,000 memories of Zipf text.
+// BenchmarkRetrieveZipf: one retrieval in a tenant of 100,000 memories of Zipf text,
+// the shape of bench scale's load (run it with -benchtime 20000x or more: loading
+// takes longer than a second of searching).
 func BenchmarkRetrieveZipf(b *testing.B) {
 	e, _, tn := newEngine(b)
 	ctx := context.Background()
 	z := newZipfText(1)
-	for i := 0; i < 50; i++ {
+	for i := 0; i < 100; i++ {
 		items := make([]NewMemory, 1000)
 		for j := range items {
 			items[j] = NewMemory{Text: z.sentence(8, 20), UserID: fmt.Sprintf("u%d", z.rng.Intn(1000))}
