@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -21,16 +22,26 @@ const (
 //
 // Safe for many readers beside one writer (a RWMutex; writes are short).
 type Keyword struct {
-	mu       sync.RWMutex
-	slots    map[string]uint32
-	ids      []string   // "" for a deleted slot
-	lengths  []uint32   // terms per document
-	terms    [][]string // distinct terms per document, to undo its postings
-	postings map[string][]posting
-	docFreq  map[string]int // live documents per term
+	mu      sync.RWMutex
+	slots   map[string]uint32
+	ids     []string // "" for a deleted slot
+	lengths []uint32 // terms per document
+	// terms holds each document's distinct terms, by number, to undo its
+	// postings. Numbers rather than strings: at 100,000 memories the strings were
+	// three million pointers for the collector to follow on every cycle, each
+	// into its memory's text, which they kept alive.
+	terms    [][]uint32
+	numbers  map[string]uint32 // a term's number: its index in lists
+	lists    []termList
 	totalLen int
 	dead     int // deleted slots still referenced from postings
 	scores   sync.Pool
+}
+
+// termList is one term's postings and the live documents that hold it.
+type termList struct {
+	postings []posting
+	df       int
 }
 
 // posting is one document's frequency of one term, with the document's length, so
@@ -44,9 +55,8 @@ type posting struct {
 // NewKeyword returns an empty keyword index.
 func NewKeyword() *Keyword {
 	return &Keyword{
-		slots:    make(map[string]uint32),
-		postings: make(map[string][]posting),
-		docFreq:  make(map[string]int),
+		slots:   make(map[string]uint32),
+		numbers: make(map[string]uint32),
 	}
 }
 
@@ -64,11 +74,19 @@ func (k *Keyword) Add(id, text string) error {
 	defer k.mu.Unlock()
 	k.remove(id)
 	slot := uint32(len(k.ids))
-	distinct := make([]string, 0, len(freq))
+	distinct := make([]uint32, 0, len(freq))
 	for term, f := range freq {
-		distinct = append(distinct, term)
-		k.postings[term] = append(k.postings[term], posting{slot: slot, freq: f, length: uint32(len(tokens))})
-		k.docFreq[term]++
+		n, ok := k.numbers[term]
+		if !ok {
+			// A copy: the token is a piece of text, which the index does not keep.
+			n = uint32(len(k.lists))
+			k.numbers[strings.Clone(term)] = n
+			k.lists = append(k.lists, termList{})
+		}
+		distinct = append(distinct, n)
+		l := &k.lists[n]
+		l.postings = append(l.postings, posting{slot: slot, freq: f, length: uint32(len(tokens))})
+		l.df++
 	}
 	k.slots[id] = slot
 	k.ids = append(k.ids, id)
@@ -101,10 +119,8 @@ func (k *Keyword) remove(id string) bool {
 	if !ok {
 		return false
 	}
-	for _, term := range k.terms[slot] {
-		if k.docFreq[term]--; k.docFreq[term] == 0 {
-			delete(k.docFreq, term)
-		}
+	for _, n := range k.terms[slot] {
+		k.lists[n].df--
 	}
 	k.totalLen -= int(k.lengths[slot])
 	k.ids[slot], k.lengths[slot], k.terms[slot] = "", 0, nil
@@ -113,8 +129,9 @@ func (k *Keyword) remove(id string) bool {
 	return true
 }
 
-// compactIfNeeded renumbers live documents and drops dead postings once dead
-// slots make up half of all slots, keeping the cost amortised per write.
+// compactIfNeeded renumbers live documents, drops dead postings and forgets the
+// terms no live document holds, once dead slots make up half of all slots,
+// keeping the cost amortised per write.
 func (k *Keyword) compactIfNeeded() {
 	if k.dead < 64 || k.dead*2 < len(k.ids) {
 		return
@@ -122,7 +139,7 @@ func (k *Keyword) compactIfNeeded() {
 	renumber := make([]uint32, len(k.ids))
 	var ids []string
 	var lengths []uint32
-	var terms [][]string
+	var terms [][]uint32
 	for slot, id := range k.ids {
 		if id == "" {
 			continue
@@ -133,19 +150,39 @@ func (k *Keyword) compactIfNeeded() {
 		lengths = append(lengths, k.lengths[slot])
 		terms = append(terms, k.terms[slot])
 	}
-	for term, list := range k.postings {
-		kept := list[:0]
-		for _, p := range list {
+	// The terms that keep postings are numbered afresh, in their old order, in
+	// place; the others are forgotten.
+	const dropped = ^uint32(0)
+	newNumber := make([]uint32, len(k.lists))
+	lists := k.lists[:0]
+	for n, l := range k.lists {
+		kept := l.postings[:0]
+		for _, p := range l.postings {
 			if k.ids[p.slot] != "" {
 				p.slot = renumber[p.slot]
 				kept = append(kept, p)
 			}
 		}
 		if len(kept) == 0 {
-			delete(k.postings, term)
+			newNumber[n] = dropped
 			continue
 		}
-		k.postings[term] = kept
+		newNumber[n] = uint32(len(lists))
+		lists = append(lists, termList{postings: kept, df: l.df})
+	}
+	clear(k.lists[len(lists):])
+	k.lists = lists
+	for term, n := range k.numbers {
+		if newNumber[n] == dropped {
+			delete(k.numbers, term)
+		} else {
+			k.numbers[term] = newNumber[n]
+		}
+	}
+	for _, doc := range terms {
+		for i, n := range doc {
+			doc[i] = newNumber[n]
+		}
 	}
 	k.ids, k.lengths, k.terms, k.dead = ids, lengths, terms, 0
 }
@@ -209,8 +246,8 @@ func (k *Keyword) search(query string, limit int, filter func(id string) bool, i
 	lists := small[:0]
 	slices.Sort(terms)
 	for _, term := range slices.Compact(terms) {
-		if df := k.docFreq[term]; df > 0 {
-			lists = append(lists, queryTerm{df, k.postings[term]})
+		if n, ok := k.numbers[term]; ok && k.lists[n].df > 0 {
+			lists = append(lists, queryTerm{k.lists[n].df, k.lists[n].postings})
 		}
 	}
 	slices.SortFunc(lists, func(a, b queryTerm) int { return cmp.Compare(a.df, b.df) })

@@ -144,3 +144,42 @@ func TestKeywordConcurrentReadersOneWriter(t *testing.T) {
 func words(i int) string {
 	return []string{"alpha", "beta", "gamma", "delta"}[i%4]
 }
+
+// Compaction forgets the terms only deleted documents held and renumbers the rest;
+// documents kept, and ones added after, are found by every word as in a fresh index.
+func TestKeywordCompactionForgetsTerms(t *testing.T) {
+	k, fresh := NewKeyword(), NewKeyword()
+	text := func(i int) string { return fmt.Sprintf("shared only%d pair%d", i, i/2) }
+	for i := range 400 {
+		k.Add(itemID(i), text(i))
+	}
+	for i := range 400 {
+		if i%4 != 0 {
+			k.Delete(itemID(i))
+		} else {
+			fresh.Add(itemID(i), text(i))
+		}
+	}
+	if k.dead >= 200 {
+		t.Fatalf("%d dead slots: compaction never ran", k.dead)
+	}
+	if _, ok := k.numbers["only1"]; ok {
+		t.Fatal("a term held only by deleted documents is still numbered")
+	}
+	if len(k.numbers) != len(k.lists) {
+		t.Fatalf("%d numbered terms, %d lists", len(k.numbers), len(k.lists))
+	}
+	k.Add("late", "only1 shared newword")
+	fresh.Add("late", "only1 shared newword")
+	for _, q := range []string{"only8", "pair4", "only1", "newword", "shared", "only8 pair4 shared only400"} {
+		got, want := k.Search(q, 50, nil), fresh.Search(q, 50, nil)
+		if len(got) == 0 || len(got) != len(want) {
+			t.Fatalf("%q: %d results, want %d (and some)", q, len(got), len(want))
+		}
+		for i := range got {
+			if math.Abs(float64(got[i].Score-want[i].Score)) > 1e-5 {
+				t.Fatalf("%q: result %d is %s at %v, fresh index %s at %v", q, i, got[i].ID, got[i].Score, want[i].ID, want[i].Score)
+			}
+		}
+	}
+}
