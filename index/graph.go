@@ -186,9 +186,17 @@ func (g *graph) prefetch(slots []uint32) float32 {
 		prefetchSlots(unsafe.Pointer(unsafe.SliceData(g.codes)), g.dim, g.dim, slots)
 		prefetchSlots(unsafe.Pointer(unsafe.SliceData(g.scales)), 4, 4, slots)
 	default:
-		prefetchSlots(unsafe.Pointer(unsafe.SliceData(g.vectors)), 4*g.dim, 4*g.dim, slots)
+		g.prefetchVectors(slots)
 	}
 	return 0
+}
+
+// prefetchVectors starts loading the full vectors of slots; it does nothing
+// where there is no prefetch instruction.
+func (g *graph) prefetchVectors(slots []uint32) {
+	if len(slots) > 0 {
+		prefetchSlots(unsafe.Pointer(unsafe.SliceData(g.vectors)), 4*g.dim, 4*g.dim, slots)
+	}
 }
 
 // prefetchEdges starts loading slot's layer-0 list and its version (see

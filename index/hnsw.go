@@ -413,8 +413,18 @@ func (h *HNSW) searchGraph(g *graph, query []float32, k, ef int, filter func(str
 			slots = append(slots, c.slot)
 		}
 		seen.slots = slots
-		seen.sink += touchVectors(g, slots)
+		if !hasPrefetch {
+			seen.sink += touchVectors(g, slots)
+		}
+		// Each vector (1.5 KB at 384 dimensions) is asked for a few answers
+		// before it is scored, so its misses overlap the scoring before it
+		// without asking for more lines than the core can have in flight.
+		const ahead = 4
+		g.prefetchVectors(slots[:min(ahead, len(slots))])
 		for i := range best {
+			if i+ahead < len(slots) {
+				g.prefetchVectors(slots[i+ahead : i+ahead+1])
+			}
 			best[i].dist = g.exactDistance(query, best[i].slot)
 		}
 		slices.SortFunc(best, func(a, b candidate) int { return cmp.Compare(a.dist, b.dist) })
