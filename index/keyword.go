@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // BM25 parameters: the usual Okapi values.
@@ -260,7 +261,12 @@ func (k *Keyword) search(query string, limit int, filter func(id string) bool, i
 		weight := float32(idf * (bm25K1 + 1))
 		lenScale := float32(bm25K1 * bm25B / avgLen)
 		const base = float32(bm25K1 * (1 - bm25B))
-		for _, p := range t.postings {
+		for i, p := range t.postings {
+			if i%prefetchBatch == 0 && i+postingsAhead < len(t.postings) {
+				// The scores this term will add to lie all over the board: their
+				// lines are asked for a stretch of postings ahead.
+				acc.prefetch(t.postings[i+postingsAhead : min(i+postingsAhead+prefetchBatch, len(t.postings))])
+			}
 			if member != nil && member[p.slot/64]&(1<<(p.slot%64)) == 0 {
 				continue
 			}
@@ -325,6 +331,22 @@ func (b *scoreBoard) add(slot uint32, v float32) {
 }
 
 func (b *scoreBoard) score(slot uint32) float32 { return b.entries[slot].score }
+
+// How far ahead of the posting being scored its board entry is fetched, and how
+// many at a time.
+const (
+	postingsAhead = 64
+	prefetchBatch = 16
+)
+
+// prefetch starts loading the board entries of postings (a hint: it does
+// nothing where there is no prefetch instruction).
+func (b *scoreBoard) prefetch(postings []posting) {
+	if hasPrefetch && len(postings) > 0 {
+		prefetchStrided(unsafe.Pointer(unsafe.SliceData(b.entries)), int(unsafe.Sizeof(scoreEntry{})),
+			unsafe.Pointer(&postings[0].slot), int(unsafe.Sizeof(posting{})), len(postings))
+	}
+}
 
 // nextGeneration starts a new search over entries stamped with the search they
 // belong to: it grows entries to hold n slots (with room to spare) and returns

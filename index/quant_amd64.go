@@ -25,3 +25,10 @@ const hasPrefetch = true
 //
 //go:noescape
 func prefetchSlots(base unsafe.Pointer, stride, size int, slots []uint32)
+
+// prefetchStrided is prefetchSlots for slot numbers that lie step bytes apart
+// (a field of each element of an array), n of them from slots, and one cache
+// line of each row.
+//
+//go:noescape
+func prefetchStrided(base unsafe.Pointer, stride int, slots unsafe.Pointer, step, n int)

@@ -62,3 +62,25 @@ line:
 
 done:
 	RET
+
+// func prefetchStrided(base unsafe.Pointer, stride int, slots unsafe.Pointer, step, n int)
+// For i in [0, n): s is the uint32 at slots+i*step; PREFETCHT0 base+s*stride.
+TEXT ·prefetchStrided(SB), NOSPLIT, $0-40
+	MOVQ base+0(FP), SI
+	MOVQ stride+8(FP), DX
+	MOVQ slots+16(FP), DI
+	MOVQ step+24(FP), BX
+	MOVQ n+32(FP), CX
+	TESTQ CX, CX
+	JLE  sdone
+
+snext:
+	MOVL (DI), AX
+	IMULQ DX, AX
+	PREFETCHT0 (SI)(AX*1)
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  snext
+
+sdone:
+	RET

@@ -12,3 +12,5 @@ func dotInt8AVX2(a, b *int8, n int) int32 { panic("index: no AVX2 kernel on this
 const hasPrefetch = false
 
 func prefetchSlots(base unsafe.Pointer, stride, size int, slots []uint32) {}
+
+func prefetchStrided(base unsafe.Pointer, stride int, slots unsafe.Pointer, step, n int) {}
