@@ -80,28 +80,44 @@ func TestKeywordCompaction(t *testing.T) {
 	text := func(i int) string {
 		return fmt.Sprintf("%s %s %s %s", words[i%10], words[(i/10)%10], words[(i*7)%10], words[(i/3)%10])
 	}
-	k, fresh := NewKeyword(), NewKeyword()
-	for i := range 1000 {
+	k, fresh := compactedAndFresh(t, 1000, func(i int) bool { return i%5 == 0 }, text)
+	sameRanking(t, k, fresh, []string{"red cat", "snow", "coffee tea dog"}, 20)
+}
+
+// compactedAndFresh adds n documents to one index, then deletes all but those keep
+// picks, and adds just those to a fresh index. Most must go, so the first index
+// compacts.
+func compactedAndFresh(t *testing.T, n int, keep func(int) bool, text func(int) string) (k, fresh *Keyword) {
+	t.Helper()
+	k, fresh = NewKeyword(), NewKeyword()
+	for i := range n {
 		k.Add(itemID(i), text(i))
 	}
-	for i := range 1000 {
-		if i%5 != 0 {
+	for i := range n {
+		if !keep(i) {
 			k.Delete(itemID(i))
 		} else {
 			fresh.Add(itemID(i), text(i))
 		}
 	}
-	if k.dead >= 500 {
+	if k.dead >= n/2 {
 		t.Fatalf("%d dead slots: compaction never ran", k.dead)
 	}
-	for _, q := range []string{"red cat", "snow", "coffee tea dog"} {
-		got, want := k.Search(q, 20, nil), fresh.Search(q, 20, nil)
-		if len(got) != len(want) {
-			t.Fatalf("%q: %d results, want %d", q, len(got), len(want))
+	return k, fresh
+}
+
+// sameRanking checks that k ranks each query as fresh does, score for score, and
+// finds something.
+func sameRanking(t *testing.T, k, fresh *Keyword, queries []string, limit int) {
+	t.Helper()
+	for _, q := range queries {
+		got, want := k.Search(q, limit, nil), fresh.Search(q, limit, nil)
+		if len(got) == 0 || len(got) != len(want) {
+			t.Fatalf("%q: %d results, want %d (and some)", q, len(got), len(want))
 		}
 		for i := range got {
 			if math.Abs(float64(got[i].Score-want[i].Score)) > 1e-5 {
-				t.Fatalf("%q: result %d scores %v, fresh index %v", q, i, got[i].Score, want[i].Score)
+				t.Fatalf("%q: result %d is %s at %v, fresh index %s at %v", q, i, got[i].ID, got[i].Score, want[i].ID, want[i].Score)
 			}
 		}
 	}
@@ -148,21 +164,8 @@ func words(i int) string {
 // Compaction forgets the terms only deleted documents held and renumbers the rest;
 // documents kept, and ones added after, are found by every word as in a fresh index.
 func TestKeywordCompactionForgetsTerms(t *testing.T) {
-	k, fresh := NewKeyword(), NewKeyword()
 	text := func(i int) string { return fmt.Sprintf("shared only%d pair%d", i, i/2) }
-	for i := range 400 {
-		k.Add(itemID(i), text(i))
-	}
-	for i := range 400 {
-		if i%4 != 0 {
-			k.Delete(itemID(i))
-		} else {
-			fresh.Add(itemID(i), text(i))
-		}
-	}
-	if k.dead >= 200 {
-		t.Fatalf("%d dead slots: compaction never ran", k.dead)
-	}
+	k, fresh := compactedAndFresh(t, 400, func(i int) bool { return i%4 == 0 }, text)
 	if _, ok := k.numbers["only1"]; ok {
 		t.Fatal("a term held only by deleted documents is still numbered")
 	}
@@ -171,15 +174,5 @@ func TestKeywordCompactionForgetsTerms(t *testing.T) {
 	}
 	k.Add("late", "only1 shared newword")
 	fresh.Add("late", "only1 shared newword")
-	for _, q := range []string{"only8", "pair4", "only1", "newword", "shared", "only8 pair4 shared only400"} {
-		got, want := k.Search(q, 50, nil), fresh.Search(q, 50, nil)
-		if len(got) == 0 || len(got) != len(want) {
-			t.Fatalf("%q: %d results, want %d (and some)", q, len(got), len(want))
-		}
-		for i := range got {
-			if math.Abs(float64(got[i].Score-want[i].Score)) > 1e-5 {
-				t.Fatalf("%q: result %d is %s at %v, fresh index %s at %v", q, i, got[i].ID, got[i].Score, want[i].ID, want[i].Score)
-			}
-		}
-	}
+	sameRanking(t, k, fresh, []string{"only8", "pair4", "only1", "newword", "shared", "only8 pair4 shared only400"}, 50)
 }
