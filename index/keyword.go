@@ -343,7 +343,7 @@ const (
 // nothing where there is no prefetch instruction).
 func (b *scoreBoard) prefetch(postings []posting) {
 	if hasPrefetch && len(postings) > 0 {
-		prefetchStrided(unsafe.Pointer(unsafe.SliceData(b.entries)), int(unsafe.Sizeof(scoreEntry{})),
+		prefetchRows(unsafe.Pointer(unsafe.SliceData(b.entries)), int(unsafe.Sizeof(scoreEntry{})), int(unsafe.Sizeof(scoreEntry{})),
 			unsafe.Pointer(&postings[0].slot), int(unsafe.Sizeof(posting{})), len(postings))
 	}
 }

@@ -1,6 +1,9 @@
 package index
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // Graph walks compare the query with vectors read from all over memory, and at
 // 100,000 vectors of 384 floats (150 MB) the time goes to fetching them, not to
@@ -46,4 +49,11 @@ func dotInt8(a, b []int8) int32 {
 		s += int32(a[i]) * int32(b[i])
 	}
 	return s
+}
+
+// prefetchSlots is prefetchRows over a list of slots.
+func prefetchSlots(base unsafe.Pointer, stride, size int, slots []uint32) {
+	if len(slots) > 0 {
+		prefetchRows(base, stride, size, unsafe.Pointer(unsafe.SliceData(slots)), 4, len(slots))
+	}
 }

@@ -15,20 +15,14 @@ var useInt8SIMD = cpu.X86.HasAVX2
 //go:noescape
 func dotInt8AVX2(a, b *int8, n int) int32
 
-// hasPrefetch: prefetchSlots issues real prefetch instructions here.
+// hasPrefetch: prefetchRows issues real prefetch instructions here.
 const hasPrefetch = true
 
-// prefetchSlots asks the CPU to start loading, for each of slots, the size
-// bytes at base+slot*stride (size > 0), without waiting for them: the walk
-// goes on computing while they arrive. A prefetch of a bad address does not
-// fault, but every caller passes rows of one live array.
+// prefetchRows asks the CPU to start loading, for each of n slot numbers (the
+// uint32s at slots, slots+step, ...), every cache line of the size bytes at
+// base+slot*stride (size > 0), without waiting for them: the search goes on
+// computing while they arrive. A prefetch of a bad address does not fault, but
+// every caller passes rows of one live array.
 //
 //go:noescape
-func prefetchSlots(base unsafe.Pointer, stride, size int, slots []uint32)
-
-// prefetchStrided is prefetchSlots for slot numbers that lie step bytes apart
-// (a field of each element of an array), n of them from slots, and one cache
-// line of each row.
-//
-//go:noescape
-func prefetchStrided(base unsafe.Pointer, stride int, slots unsafe.Pointer, step, n int)
+func prefetchRows(base unsafe.Pointer, stride, size int, slots unsafe.Pointer, step, n int)

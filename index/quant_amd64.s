@@ -31,17 +31,19 @@ loop:
 	VZEROUPPER
 	RET
 
-// func prefetchSlots(base unsafe.Pointer, stride, size int, slots []uint32)
-// For each slot s, PREFETCHT0 every cache line of the size bytes at
-// base+s*stride: the loads start and nothing waits for them. size > 0.
-TEXT ·prefetchSlots(SB), NOSPLIT, $0-48
+// func prefetchRows(base unsafe.Pointer, stride, size int, slots unsafe.Pointer, step, n int)
+// For i in [0, n): s is the uint32 at slots+i*step; PREFETCHT0 every cache line
+// of the size bytes at base+s*stride. The loads start and nothing waits for
+// them. size > 0.
+TEXT ·prefetchRows(SB), NOSPLIT, $0-48
 	MOVQ base+0(FP), SI
 	MOVQ stride+8(FP), DX
 	MOVQ size+16(FP), R9
-	MOVQ slots_base+24(FP), DI
-	MOVQ slots_len+32(FP), CX
+	MOVQ slots+24(FP), DI
+	MOVQ step+32(FP), BX
+	MOVQ n+40(FP), CX
 	TESTQ CX, CX
-	JZ   done
+	JLE  done
 	DECQ R9
 
 next:
@@ -49,38 +51,20 @@ next:
 	IMULQ DX, AX
 	ADDQ SI, AX
 	LEAQ (AX)(R9*1), R8
+	PREFETCHT0 (AX)
+	ANDQ $-64, AX
 
 line:
-	PREFETCHT0 (AX)
 	ADDQ $64, AX
 	CMPQ AX, R8
-	JLS  line
-	PREFETCHT0 (R8)
-	ADDQ $4, DI
+	JHI  row
+	PREFETCHT0 (AX)
+	JMP  line
+
+row:
+	ADDQ BX, DI
 	DECQ CX
 	JNZ  next
 
 done:
-	RET
-
-// func prefetchStrided(base unsafe.Pointer, stride int, slots unsafe.Pointer, step, n int)
-// For i in [0, n): s is the uint32 at slots+i*step; PREFETCHT0 base+s*stride.
-TEXT ·prefetchStrided(SB), NOSPLIT, $0-40
-	MOVQ base+0(FP), SI
-	MOVQ stride+8(FP), DX
-	MOVQ slots+16(FP), DI
-	MOVQ step+24(FP), BX
-	MOVQ n+32(FP), CX
-	TESTQ CX, CX
-	JLE  sdone
-
-snext:
-	MOVL (DI), AX
-	IMULQ DX, AX
-	PREFETCHT0 (SI)(AX*1)
-	ADDQ BX, DI
-	DECQ CX
-	JNZ  snext
-
-sdone:
 	RET

@@ -11,6 +11,4 @@ func dotInt8AVX2(a, b *int8, n int) int32 { panic("index: no AVX2 kernel on this
 // hasPrefetch is false: walks touch memory with plain loads instead (see touch).
 const hasPrefetch = false
 
-func prefetchSlots(base unsafe.Pointer, stride, size int, slots []uint32) {}
-
-func prefetchStrided(base unsafe.Pointer, stride int, slots unsafe.Pointer, step, n int) {}
+func prefetchRows(base unsafe.Pointer, stride, size int, slots unsafe.Pointer, step, n int) {}
