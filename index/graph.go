@@ -470,7 +470,7 @@ type visitedSet struct {
 	results maxQueue    // searchLayer's answer
 	edges   []uint32    // neighbour lists as they are read
 	best    []candidate // a layer's answer, nearest first
-	slots   []uint32    // the answers' slots, for touchVectors
+	slots   []uint32    // the answers' slots, whose vectors rescoring fetches
 }
 
 func (v *visitedSet) reset(n int) { v.marks.reset(n) }
