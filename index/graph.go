@@ -365,6 +365,7 @@ func (g *graph) greedyClosest(q probe, ep candidate, level int, seen *visitedSet
 	for moved := true; moved; {
 		moved = false
 		buf, _ = g.neighbours(ep.slot, level, buf[:0])
+		seen.sink += g.prefetch(buf)
 		for _, n := range buf {
 			if d := g.distance(q, n); d < ep.dist {
 				ep = candidate{dist: d, slot: n}
