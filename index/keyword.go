@@ -315,9 +315,19 @@ type scoreEntry struct {
 	score float32
 }
 
+// reset starts a search over n slots: it grows the entries to hold them (with room
+// to spare) and moves to the next stamp, clearing every entry when the stamp wraps
+// round to 0 (which no search uses), so an entry is this search's only once this
+// search writes it.
 func (b *scoreBoard) reset(n int) {
 	b.touched = b.touched[:0]
-	b.entries, b.gen = nextGeneration(b.entries, b.gen, n)
+	if len(b.entries) < n {
+		b.entries, b.gen = make([]scoreEntry, n+n/4+64), 0
+	}
+	if b.gen++; b.gen == 0 {
+		clear(b.entries)
+		b.gen = 1
+	}
 }
 
 func (b *scoreBoard) add(slot uint32, v float32) {
@@ -346,19 +356,4 @@ func (b *scoreBoard) prefetch(postings []posting) {
 		prefetchRows(unsafe.Pointer(unsafe.SliceData(b.entries)), int(unsafe.Sizeof(scoreEntry{})), int(unsafe.Sizeof(scoreEntry{})),
 			unsafe.Pointer(&postings[0].slot), int(unsafe.Sizeof(posting{})), len(postings))
 	}
-}
-
-// nextGeneration starts a new search over entries stamped with the search they
-// belong to: it grows entries to hold n slots (with room to spare) and returns
-// the next stamp, clearing every entry when the stamp wraps round to 0 (which no
-// search uses), so an entry is this search's only once this search writes it.
-func nextGeneration[E any, G uint16 | uint32](entries []E, gen G, n int) ([]E, G) {
-	if len(entries) < n {
-		entries, gen = make([]E, n+n/4+64), 0
-	}
-	if gen++; gen == 0 {
-		clear(entries)
-		gen = 1
-	}
-	return entries, gen
 }

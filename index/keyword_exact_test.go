@@ -146,20 +146,26 @@ func TestKeywordSearchEqualsFullBM25(t *testing.T) {
 	t.Logf("%d searches equal to full BM25", checked)
 }
 
-// A stamp that wraps round clears the entries, so none written under an old stamp
-// counts as the new search's.
-func TestNextGenerationWraps(t *testing.T) {
-	marks, gen := nextGeneration[uint16, uint16](nil, 0, 10)
-	if len(marks) < 10 || gen != 1 {
-		t.Fatalf("first: %d marks, stamp %d", len(marks), gen)
+// A stamp that wraps round clears the board, so no score written under an old stamp
+// counts as the new search's; a board grows to the slots asked for.
+func TestScoreBoardStampWraps(t *testing.T) {
+	var b scoreBoard
+	b.reset(10)
+	if len(b.entries) < 10 || b.gen != 1 {
+		t.Fatalf("first: %d entries, stamp %d", len(b.entries), b.gen)
 	}
-	marks, gen = nextGeneration(marks, uint16(65534), 10)
-	marks[3] = gen // written in the last search before the wrap
-	marks, gen = nextGeneration(marks, gen, 10)
-	if gen != 1 || marks[3] != 0 {
-		t.Fatalf("after the wrap: stamp %d, old mark %d", gen, marks[3])
+	b.gen = ^uint32(0) - 1
+	b.reset(10) // the last stamp before the wrap
+	b.add(3, 2.5)
+	b.reset(10)
+	if b.gen != 1 || b.entries[3] != (scoreEntry{}) {
+		t.Fatalf("after the wrap: stamp %d, old entry %+v", b.gen, b.entries[3])
 	}
-	if grown, _ := nextGeneration(marks, gen, 1000); len(grown) < 1000 {
-		t.Fatalf("grown to %d", len(grown))
+	b.add(3, 1)
+	if b.score(3) != 1 || len(b.touched) != 1 {
+		t.Fatalf("after the wrap a fresh add reads %v, %d touched", b.score(3), len(b.touched))
+	}
+	if b.reset(1000); len(b.entries) < 1000 {
+		t.Fatalf("grown to %d", len(b.entries))
 	}
 }
