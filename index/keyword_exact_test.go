@@ -146,26 +146,31 @@ func TestKeywordSearchEqualsFullBM25(t *testing.T) {
 	t.Logf("%d searches equal to full BM25", checked)
 }
 
-// A stamp that wraps round clears the board, so no score written under an old stamp
-// counts as the new search's; a board grows to the slots asked for.
-func TestScoreBoardStampWraps(t *testing.T) {
+// A board hands each score back once and is all zeros after a search, including
+// one that stopped before taking its scores; it grows to the slots asked for.
+func TestScoreBoardStartsEmpty(t *testing.T) {
 	var b scoreBoard
 	b.reset(10)
-	if len(b.entries) < 10 || b.gen != 1 {
-		t.Fatalf("first: %d entries, stamp %d", len(b.entries), b.gen)
-	}
-	b.gen = ^uint32(0) - 1
-	b.reset(10) // the last stamp before the wrap
 	b.add(3, 2.5)
-	b.reset(10)
-	if b.gen != 1 || b.entries[3] != (scoreEntry{}) {
-		t.Fatalf("after the wrap: stamp %d, old entry %+v", b.gen, b.entries[3])
-	}
 	b.add(3, 1)
-	if b.score(3) != 1 || len(b.touched) != 1 {
-		t.Fatalf("after the wrap a fresh add reads %v, %d touched", b.score(3), len(b.touched))
+	b.add(7, 4)
+	if len(b.touched) != 2 || b.take(3) != 3.5 || b.take(3) != 0 {
+		t.Fatalf("touched %v; a score is taken once", b.touched)
 	}
-	if b.reset(1000); len(b.entries) < 1000 {
-		t.Fatalf("grown to %d", len(b.entries))
+	b.reset(10) // slot 7 was never taken
+	if b.scores[7] != 0 || len(b.touched) != 0 {
+		t.Fatalf("left over: slot 7 = %v, touched %v", b.scores[7], b.touched)
+	}
+	b.add(7, 1)
+	if b.take(7) != 1 || len(b.touched) != 1 {
+		t.Fatalf("after a reset a fresh add reads wrong, touched %v", b.touched)
+	}
+	if b.reset(1000); len(b.scores) < 1000 {
+		t.Fatalf("grown to %d", len(b.scores))
+	}
+	for slot, s := range b.scores {
+		if s != 0 {
+			t.Fatalf("slot %d of the grown board holds %v", slot, s)
+		}
 	}
 }
