@@ -43,9 +43,12 @@ type graph struct {
 	// nil when the CPU has no byte kernel.
 	codes  []int8
 	scales []float32
-	ids    []string
-	slots  map[string]uint32 // live ids only
-	levels []uint8
+	// nibbles are the vectors at four bits a dimension (see quant4.go), what a
+	// query's walk reads; nil unless codes are kept and the dimensions pack.
+	nibbles []uint8
+	ids     []string
+	slots   map[string]uint32 // live ids only
+	levels  []uint8
 	// layer0 holds m0+1 words per slot: a count, then the neighbour slots.
 	// One flat array keeps the layer every search spends its time in compact.
 	layer0 []uint32
@@ -101,6 +104,21 @@ func (g *graph) code(slot uint32) []int8 {
 	return g.codes[start : start+g.dim : start+g.dim]
 }
 
+func (g *graph) nibbleCode(slot uint32) []uint8 {
+	n := g.dim / 2
+	start := int(slot) * n
+	return g.nibbles[start : start+n : start+n]
+}
+
+// searchProbe is queryProbe for a search's walk: it reads the nibbles where the
+// graph keeps them. Inserts walk on the byte codes, which choose better
+// neighbours, and a graph is built once but searched many times.
+func (g *graph) searchProbe(v []float32, seen *visitedSet) probe {
+	p := g.queryProbe(v, seen)
+	p.nibbles = g.nibbles != nil
+	return p
+}
+
 // queryProbe prepares an outside vector (a query, or a vector being inserted)
 // for walking the graph. Its code is seen's until seen's next probe.
 func (g *graph) queryProbe(v []float32, seen *visitedSet) probe {
@@ -130,8 +148,17 @@ func (g *graph) encode(from int) {
 	n := len(g.ids)
 	g.codes = growHuge(g.codes, n*g.dim-len(g.codes))
 	g.codes = g.codes[:n*g.dim]
+	nibbles := packs4(g.dim)
+	if nibbles {
+		g.nibbles = growHuge(g.nibbles, n*g.dim/2-len(g.nibbles))
+		g.nibbles = g.nibbles[:n*g.dim/2]
+	}
 	for s := from; s < n; s++ {
-		g.scales = append(g.scales, quantize(g.vector(uint32(s)), g.code(uint32(s))))
+		scale := quantize(g.vector(uint32(s)), g.code(uint32(s)))
+		g.scales = append(g.scales, scale)
+		if nibbles {
+			quantize4(g.vector(uint32(s)), scale, g.nibbleCode(uint32(s)))
+		}
 	}
 }
 
@@ -173,15 +200,18 @@ func (g *graph) touch(slots []uint32) float32 {
 	return float32(b) + f
 }
 
-// prefetch starts loading what distance will read for each of slots (the code
-// and scale, or the vector) and returns at once, so the cache misses of a node's
+// prefetch starts loading what distance from p will read for each of slots (the
+// nibbles or code and the scale, or the vector) and returns at once, so the cache misses of a node's
 // neighbours overlap each other and the arithmetic that follows. Where there is
 // no prefetch instruction it falls back on touch, whose sum the caller keeps.
-func (g *graph) prefetch(slots []uint32) float32 {
+func (g *graph) prefetch(p probe, slots []uint32) float32 {
 	switch {
 	case !hasPrefetch:
 		return g.touch(slots)
 	case len(slots) == 0:
+	case p.nibbles:
+		prefetchSlots(unsafe.Pointer(unsafe.SliceData(g.nibbles)), g.dim/2, g.dim/2, slots)
+		prefetchSlots(unsafe.Pointer(unsafe.SliceData(g.scales)), 4, 4, slots)
 	case g.quantized():
 		prefetchSlots(unsafe.Pointer(unsafe.SliceData(g.codes)), g.dim, g.dim, slots)
 		prefetchSlots(unsafe.Pointer(unsafe.SliceData(g.scales)), 4, 4, slots)
@@ -222,6 +252,9 @@ func touchVectors(g *graph, slots []uint32) float32 {
 
 // distance is what walks compare: from the bytes when the graph is quantised.
 func (g *graph) distance(p probe, slot uint32) float32 {
+	if p.nibbles {
+		return 1 - p.scale*g.scales[slot]*float32(dotInt4(p.code, g.nibbleCode(slot)))
+	}
 	if p.code != nil {
 		return 1 - p.scale*g.scales[slot]*float32(dotInt8(p.code, g.code(slot)))
 	}
@@ -365,7 +398,7 @@ func (g *graph) greedyClosest(q probe, ep candidate, level int, seen *visitedSet
 	for moved := true; moved; {
 		moved = false
 		buf, _ = g.neighbours(ep.slot, level, buf[:0])
-		seen.sink += g.prefetch(buf)
+		seen.sink += g.prefetch(q, buf)
 		for _, n := range buf {
 			if d := g.distance(q, n); d < ep.dist {
 				ep = candidate{dist: d, slot: n}
@@ -413,7 +446,7 @@ func (g *graph) searchLayer(q probe, entries []candidate, ef, level int, admit f
 				fresh = append(fresh, n)
 			}
 		}
-		seen.sink += g.prefetch(fresh)
+		seen.sink += g.prefetch(q, fresh)
 		for _, n := range fresh {
 			d := g.distance(q, n)
 			if len(results) < ef || d < results[0].dist {

@@ -397,7 +397,7 @@ func (h *HNSW) searchGraph(g *graph, query []float32, k, ef int, filter func(str
 	}
 
 	entry, top := g.entryPoint()
-	p := g.queryProbe(query, seen)
+	p := g.searchProbe(query, seen)
 	ep := candidate{dist: g.distance(p, entry), slot: entry}
 	for l := top; l > 0; l-- {
 		ep = g.greedyClosest(p, ep, l, seen)

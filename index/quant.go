@@ -34,6 +34,9 @@ type probe struct {
 	vec   []float32
 	code  []int8 // nil when the graph is not quantised
 	scale float32
+	// nibbles: distances read the stored vectors' nibbles (see quant4.go), not
+	// their byte codes.
+	nibbles bool
 }
 
 // dotInt8 returns the dot product of two equal-length byte vectors.

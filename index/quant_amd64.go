@@ -26,3 +26,9 @@ const hasPrefetch = true
 //
 //go:noescape
 func prefetchRows(base unsafe.Pointer, stride, size int, slots unsafe.Pointer, step, n int)
+
+// dotInt4AVX2 is in quant_amd64.s; n (the dimensions) is a positive multiple of
+// 64, c holds n/2 bytes, table the nibbles' values.
+//
+//go:noescape
+func dotInt4AVX2(q *int8, c *uint8, table *[16]int8, n int) int32

@@ -1,5 +1,15 @@
 #include "textflag.h"
 
+// FOLD_Y0_AX adds the eight 32-bit sums in Y0 into AX (clobbers X1).
+#define FOLD_Y0_AX \
+	VEXTRACTI128 $1, Y0, X1; \
+	VPADDD       X1, X0, X0; \
+	VPSHUFD      $0x4E, X0, X1; \
+	VPADDD       X1, X0, X0; \
+	VPSHUFD      $0xB1, X0, X1; \
+	VPADDD       X1, X0, X0; \
+	VMOVD        X0, AX
+
 // func dotInt8AVX2(a, b *int8, n int) int32
 // Sixteen bytes of each side per step: sign-extend to 16-bit words, multiply
 // and add adjacent pairs into eight 32-bit sums (VPMADDWD), accumulate, then
@@ -20,14 +30,56 @@ loop:
 	SUBQ      $16, CX
 	JNZ       loop
 
-	VEXTRACTI128 $1, Y0, X1
-	VPADDD       X1, X0, X0
-	VPSHUFD      $0x4E, X0, X1
-	VPADDD       X1, X0, X0
-	VPSHUFD      $0xB1, X0, X1
-	VPADDD       X1, X0, X0
-	VMOVD        X0, AX
+	FOLD_Y0_AX
 	MOVL         AX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func dotInt4AVX2(q *int8, c *uint8, table *[16]int8, n int) int32
+// 64 dimensions per step: 32 packed bytes split into low and high nibbles, each
+// looked up in the table (VPSHUFB) as signed bytes d; then |d| (unsigned) times
+// q with d's sign (VPMADDUBSW) gives 16-bit pair sums (at most 2·127·127, no
+// saturation), widened to 32 bits (VPMADDWD by ones) and accumulated.
+TEXT ·dotInt4AVX2(SB), NOSPLIT, $0-36
+	MOVQ q+0(FP), SI
+	MOVQ c+8(FP), DI
+	MOVQ table+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTI128 (DX), Y7
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL $0x00010001, AX
+	VMOVD AX, X5
+	VPBROADCASTD X5, Y5
+	VPXOR Y0, Y0, Y0
+
+loop4:
+	VMOVDQU    (DI), Y1
+	VPSRLW     $4, Y1, Y2
+	VPAND      Y6, Y1, Y1
+	VPAND      Y6, Y2, Y2
+	VPSHUFB    Y1, Y7, Y1
+	VPSHUFB    Y2, Y7, Y2
+	VMOVDQU    (SI), Y3
+	VMOVDQU    32(SI), Y4
+	VPSIGNB    Y1, Y3, Y3
+	VPSIGNB    Y2, Y4, Y4
+	VPABSB     Y1, Y1
+	VPABSB     Y2, Y2
+	VPMADDUBSW Y3, Y1, Y1
+	VPMADDUBSW Y4, Y2, Y2
+	VPMADDWD   Y5, Y1, Y1
+	VPMADDWD   Y5, Y2, Y2
+	VPADDD     Y1, Y0, Y0
+	VPADDD     Y2, Y0, Y0
+	ADDQ       $32, DI
+	ADDQ       $64, SI
+	SUBQ       $64, CX
+	JNZ        loop4
+
+	FOLD_Y0_AX
+	MOVL         AX, ret+32(FP)
 	VZEROUPPER
 	RET
 
