@@ -104,7 +104,7 @@ func (s *Store) ImportMemories(orgID string, recs []ExportRecord, at Change) err
 				return &ImportError{Index: i, ID: r.ID, Err: ErrIDTaken}
 			}
 			seen[r.Mode][r.ID] = true
-			if err := s.sl.putJSON(mems, []byte(r.ID), r.Memory); err != nil {
+			if err := s.putMemory(mems, &r.Memory); err != nil {
 				return err
 			}
 			if err := putVector(s.sl, mb, &r.Memory); err != nil {

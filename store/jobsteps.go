@@ -53,7 +53,7 @@ func (s *Store) ApplyJobStep(j Job, step JobStep) ([]Memory, error) {
 		mems, hist := mb.Bucket(bucketMemories), mb.Bucket(bucketHistory)
 		for i := range step.Create {
 			m := &step.Create[i]
-			if err := s.sl.putJSON(mems, []byte(m.ID), *m); err != nil {
+			if err := s.putMemory(mems, m); err != nil {
 				return err
 			}
 			if err := putVector(s.sl, mb, m); err != nil {
@@ -76,7 +76,7 @@ func (s *Store) ApplyJobStep(j Job, step JobStep) ([]Memory, error) {
 			m.Text, m.Vector, m.VectorModel = u.Text, u.Vector, u.VectorModel
 			m.Version++
 			m.UpdatedAt = ch.At
-			if err := s.sl.putJSON(mems, []byte(m.ID), m); err != nil {
+			if err := s.putMemory(mems, &m); err != nil {
 				return err
 			}
 			if err := putVector(s.sl, mb, &m); err != nil {

@@ -111,7 +111,7 @@ func (s *Store) CreateMemories(orgID string, mode Mode, mems []Memory, ch Change
 			return ErrQuotaStored
 		}
 		for i := range mems {
-			if err := s.sl.putJSON(b, []byte(mems[i].ID), mems[i]); err != nil {
+			if err := s.putMemory(b, &mems[i]); err != nil {
 				return err
 			}
 			if err := putVector(s.sl, mb, &mems[i]); err != nil {
@@ -221,7 +221,7 @@ func (s *Store) UpdateMemory(orgID string, mode Mode, id string, ch Change, fn f
 		}
 		m.Version++
 		m.UpdatedAt = ch.At
-		if err := s.sl.putJSON(b, []byte(id), m); err != nil {
+		if err := s.putMemory(b, &m); err != nil {
 			return err
 		}
 		if err := putVector(s.sl, mb, &m); err != nil {
@@ -345,17 +345,34 @@ type Expired struct {
 
 // PurgeExpired deletes every memory whose expiry has passed, in every tenant, with a
 // DELETE event of source "expiry", and returns what it removed.
+//
+// It reads every memory only when one can have expired (see expiryHint); otherwise
+// it returns at once.
 func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
+	if !s.expiry.due(now) {
+		return nil, nil
+	}
 	var out []Expired
 	ch := Change{At: now.UTC(), Source: "expiry"}
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		var next time.Time
+		doomed := func(m *Memory) bool {
+			if m.Expired(now) {
+				return true
+			}
+			if m.ExpiresAt != nil && (next.IsZero() || m.ExpiresAt.Before(next)) {
+				next = *m.ExpiresAt
+			}
+			return false
+		}
+		defer func() { s.expiry.swept(next, true) }()
 		return tx.Bucket(bucketTenants).ForEachBucket(func(orgID []byte) error {
 			for _, mode := range []Mode{ModeLive, ModeTest} {
 				mb, err := modeBucket(tx, string(orgID), mode)
 				if err != nil {
 					continue
 				}
-				ids, err := deleteWhere(s.sl, mb, ch, func(m *Memory) bool { return m.Expired(now) })
+				ids, err := deleteWhere(s.sl, mb, ch, doomed)
 				if err != nil {
 					return err
 				}
@@ -366,6 +383,9 @@ func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
 			return nil
 		})
 	})
+	if err != nil {
+		s.expiry.swept(time.Time{}, false)
+	}
 	return out, err
 }
 

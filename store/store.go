@@ -64,6 +64,8 @@ type Store struct {
 	now       func() time.Time
 	// sl seals the records that hold customers' data; nil without a master key.
 	sl *sealer
+	// expiry tells PurgeExpired when a sweep can find anything (see expiry.go).
+	expiry expiryHint
 }
 
 // Options tune Open.

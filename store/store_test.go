@@ -240,3 +240,70 @@ func TestPurgeExpired(t *testing.T) {
 		t.Fatalf("unexpired memory: %v", err)
 	}
 }
+
+// The minute sweep reads the memories only when one can have expired: the first
+// sweep reads them all and learns the earliest expiry; a sweep before it returns at
+// once; a create, an update or an import that sets an earlier expiry brings it
+// forward; a sweep that deletes learns the next one.
+func TestPurgeExpiredSkipsUntilDue(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	s, err := Open(t.TempDir(), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	org, _, _, err := s.CreateOrgWithAdminKey("o", "pro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	mk := func(text string, exp *time.Time) Memory {
+		return Memory{ID: NewID("mem_"), Text: text, CreatedAt: now, UpdatedAt: now, Version: 1, ExpiresAt: exp}
+	}
+	scans := func() int { s.expiry.mu.Lock(); defer s.expiry.mu.Unlock(); return s.expiry.scans }
+	sweep := func(after time.Duration, wantScan bool, wantGone ...string) {
+		t.Helper()
+		before := scans()
+		removed, err := s.PurgeExpired(now.Add(after))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gone []string
+		for _, ex := range removed {
+			gone = append(gone, ex.IDs...)
+		}
+		sort.Strings(gone)
+		sort.Strings(wantGone)
+		if scanned := scans() > before; scanned != wantScan || len(gone) != len(wantGone) || len(gone) > 0 && gone[0] != wantGone[0] {
+			t.Fatalf("sweep at +%s: scanned %v (want %v), removed %v, want %v", after, scanned, wantScan, gone, wantGone)
+		}
+	}
+	inHour, forever := mk("in an hour", at(time.Hour)), mk("forever", nil)
+	if err := s.CreateMemories(org.ID, ModeLive, []Memory{inHour, forever}, Change{At: now}); err != nil {
+		t.Fatal(err)
+	}
+	sweep(0, true)                    // the first reads everything
+	sweep(30*time.Minute, false)      // nothing due before +1h
+	sweep(time.Hour, true, inHour.ID) // due: deletes, and no expiry is left
+	sweep(48*time.Hour, false)        // none at all: never due
+	soon := mk("in two hours", at(2*time.Hour))
+	if err := s.CreateMemories(org.ID, ModeTest, []Memory{soon}, Change{At: now}); err != nil {
+		t.Fatal(err)
+	}
+	sweep(90*time.Minute, false)
+	if _, err := s.UpdateMemory(org.ID, ModeLive, forever.ID, Change{At: now}, func(m *Memory) error {
+		m.ExpiresAt = at(80 * time.Minute)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sweep(90*time.Minute, true, forever.ID) // the update brought it forward
+	sweep(110*time.Minute, false)           // next: +2h
+	imported := mk("imported", at(100*time.Minute))
+	if err := s.ImportMemories(org.ID, []ExportRecord{{Mode: ModeLive, Memory: imported}}, Change{At: now}); err != nil {
+		t.Fatal(err)
+	}
+	sweep(110*time.Minute, true, imported.ID)
+	sweep(2*time.Hour, true, soon.ID)
+	sweep(100*time.Hour, false)
+}
