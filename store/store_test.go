@@ -195,19 +195,27 @@ func TestPurgeIdempotency(t *testing.T) {
 	}
 }
 
-// The sweeper removes expired memories in every tenant and mode, lowers the stored
-// count, and their history stays hidden.
-func TestPurgeExpired(t *testing.T) {
-	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+// openWithOrg opens a store in a temporary folder whose clock stands at now, with
+// one org; the store closes when the test ends.
+func openWithOrg(t *testing.T, now time.Time) (*Store, Org) {
+	t.Helper()
 	s, err := Open(t.TempDir(), Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	org, _, _, err := s.CreateOrgWithAdminKey("o", "pro")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, org
+}
+
+// The sweeper removes expired memories in every tenant and mode, lowers the stored
+// count, and their history stays hidden.
+func TestPurgeExpired(t *testing.T) {
+	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	s, org := openWithOrg(t, now)
 	past, future := now.Add(-time.Minute), now.Add(time.Hour)
 	mk := func(text string, exp *time.Time) Memory {
 		return Memory{ID: NewID("mem_"), Text: text, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour), Version: 1, ExpiresAt: exp}
@@ -247,15 +255,7 @@ func TestPurgeExpired(t *testing.T) {
 // forward; a sweep that deletes learns the next one.
 func TestPurgeExpiredSkipsUntilDue(t *testing.T) {
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	s, err := Open(t.TempDir(), Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	org, _, _, err := s.CreateOrgWithAdminKey("o", "pro")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, org := openWithOrg(t, now)
 	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
 	mk := func(text string, exp *time.Time) Memory {
 		return Memory{ID: NewID("mem_"), Text: text, CreatedAt: now, UpdatedAt: now, Version: 1, ExpiresAt: exp}
