@@ -37,15 +37,21 @@ func (s *Store) RecordAudit(events []AuditEvent) error {
 		return nil
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
+		buckets := map[string]*bolt.Bucket{} // by org; nil for an org deleted
 		for i := range events {
 			ev := &events[i]
-			t, err := tenant(tx, ev.OrgID)
-			if err != nil {
-				continue
+			b, ok := buckets[ev.OrgID]
+			if !ok {
+				if t, err := tenant(tx, ev.OrgID); err == nil {
+					if b, err = t.CreateBucketIfNotExists(bucketAudit); err != nil {
+						return err
+					}
+					b.FillPercent = appendFill // ids are time-ordered
+				}
+				buckets[ev.OrgID] = b
 			}
-			b, err := t.CreateBucketIfNotExists(bucketAudit)
-			if err != nil {
-				return err
+			if b == nil {
+				continue
 			}
 			if ev.ID == "" {
 				ev.ID = NewID("aud_")

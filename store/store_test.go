@@ -197,7 +197,7 @@ func TestPurgeIdempotency(t *testing.T) {
 
 // openWithOrg opens a store in a temporary folder whose clock stands at now, with
 // one org; the store closes when the test ends.
-func openWithOrg(t *testing.T, now time.Time) (*Store, Org) {
+func openWithOrg(t testing.TB, now time.Time) (*Store, Org) {
 	t.Helper()
 	s, err := Open(t.TempDir(), Options{Now: func() time.Time { return now }})
 	if err != nil {
