@@ -112,7 +112,7 @@ func (sl *sealer) open(key, raw []byte) ([]byte, error) {
 }
 
 func (sl *sealer) putJSON(b *bolt.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
+	raw, err := marshalRecord(v)
 	if err != nil {
 		return err
 	}

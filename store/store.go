@@ -189,7 +189,7 @@ func modeBucket(tx *bolt.Tx, orgID string, mode Mode) (*bolt.Bucket, error) {
 }
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
+	raw, err := marshalRecord(v)
 	if err != nil {
 		return err
 	}
