@@ -8,9 +8,11 @@ import (
 // Graph walks compare the query with vectors read from all over memory, and at
 // 100,000 vectors of 384 floats (150 MB) the time goes to fetching them, not to
 // the arithmetic. So the graph also keeps each vector as 384 signed bytes with
-// one scale (a quarter of the memory traffic) and walks on those; the answers it
-// returns are then scored again with the full vectors (see searchGraph), so
-// quantisation can only change which candidates are found, never the scores.
+// one scale (a quarter of the memory traffic): inserts walk on those, and a
+// search's walk on the same at four bits a dimension (quant4.go), an eighth. The
+// answers a walk returns are then scored again with the full vectors (see
+// searchGraph), so quantisation can only change which candidates are found, never
+// the scores.
 
 // quantize writes v as bytes into code and returns the scale: v[i] ≈ scale*code[i].
 func quantize(v []float32, code []int8) float32 {
