@@ -201,9 +201,10 @@ func (g *graph) touch(slots []uint32) float32 {
 }
 
 // prefetch starts loading what distance from p will read for each of slots (the
-// nibbles or code and the scale, or the vector) and returns at once, so the cache misses of a node's
-// neighbours overlap each other and the arithmetic that follows. Where there is
-// no prefetch instruction it falls back on touch, whose sum the caller keeps.
+// nibbles or the code, and the scale; or the vector) and returns at once, so the
+// cache misses of a node's neighbours overlap each other and the arithmetic that
+// follows. Where there is no prefetch instruction it falls back on touch, whose
+// sum the caller keeps.
 func (g *graph) prefetch(p probe, slots []uint32) float32 {
 	switch {
 	case !hasPrefetch:
