@@ -365,8 +365,7 @@ func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
 			}
 			return false
 		}
-		defer func() { s.expiry.swept(next, true) }()
-		return tx.Bucket(bucketTenants).ForEachBucket(func(orgID []byte) error {
+		err := tx.Bucket(bucketTenants).ForEachBucket(func(orgID []byte) error {
 			for _, mode := range []Mode{ModeLive, ModeTest} {
 				mb, err := modeBucket(tx, string(orgID), mode)
 				if err != nil {
@@ -382,9 +381,14 @@ func (s *Store) PurgeExpired(now time.Time) ([]Expired, error) {
 			}
 			return nil
 		})
+		if err == nil {
+			// Inside the transaction: no write can come between this and the commit.
+			s.expiry.swept(next, true)
+		}
+		return err
 	})
 	if err != nil {
-		s.expiry.swept(time.Time{}, false)
+		s.expiry.swept(time.Time{}, false) // what the sweep read may not stand
 	}
 	return out, err
 }

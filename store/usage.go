@@ -138,9 +138,7 @@ func putUsage(tx *bolt.Tx, ev *UsageEvent) error {
 // one like it (same tenant, key, endpoint and hour) goes straight to those sums.
 type rollupBatch struct {
 	sums    map[rollupRef]*UsageCounters
-	buckets map[rollupRef]*bolt.Bucket
 	order   []rollupRef // rows in first-touched order, so writes are deterministic
-
 	tenants map[tenantRef]tenantBuckets
 	last    struct {
 		org, key, endpoint string
@@ -171,8 +169,7 @@ const appendFill = 0.95
 // add stores ev and adds it to the sums of its six rollup rows.
 func (r *rollupBatch) add(tx *bolt.Tx, ev *UsageEvent) error {
 	if r.sums == nil {
-		r.sums, r.buckets = map[rollupRef]*UsageCounters{}, map[rollupRef]*bolt.Bucket{}
-		r.tenants = map[tenantRef]tenantBuckets{}
+		r.sums, r.tenants = map[rollupRef]*UsageCounters{}, map[tenantRef]tenantBuckets{}
 	}
 	tb, ok := r.tenants[tenantRef{ev.OrgID, ev.Mode}]
 	if !ok {
@@ -202,7 +199,7 @@ func (r *rollupBatch) add(tx *bolt.Tx, ev *UsageEvent) error {
 				sum := r.sums[ref]
 				if sum == nil {
 					sum = new(UsageCounters)
-					r.sums[ref], r.buckets[ref] = sum, tb.rollups
+					r.sums[ref] = sum
 					r.order = append(r.order, ref)
 				}
 				l.rows[i] = sum
@@ -220,11 +217,12 @@ func (r *rollupBatch) add(tx *bolt.Tx, ev *UsageEvent) error {
 func (r *rollupBatch) apply() error {
 	for _, ref := range r.order {
 		var c UsageCounters
-		if _, err := getJSON(r.buckets[ref], []byte(ref.key), &c); err != nil {
+		rollups := r.tenants[tenantRef{ref.org, ref.mode}].rollups
+		if _, err := getJSON(rollups, []byte(ref.key), &c); err != nil {
 			return err
 		}
 		c.Merge(*r.sums[ref])
-		if err := putJSON(r.buckets[ref], []byte(ref.key), c); err != nil {
+		if err := putJSON(rollups, []byte(ref.key), c); err != nil {
 			return err
 		}
 	}
