@@ -18,6 +18,15 @@ import "math"
 // negated).
 var levels4 = [8]int8{0, 3, 10, 23, 41, 65, 93, 127}
 
+// midpoints4[k] lies halfway between levels4[k] and levels4[k+1]: a magnitude
+// above it is nearer the higher level.
+var midpoints4 = func() (m [len(levels4) - 1]float64) {
+	for k := range m {
+		m[k] = (float64(levels4[k]) + float64(levels4[k+1])) / 2
+	}
+	return m
+}()
+
 // table4 maps a nibble to its signed value, as the kernel looks it up.
 var table4 = func() (t [16]int8) {
 	for m, l := range levels4 {
@@ -43,11 +52,9 @@ func quantize4(v []float32, scale float32, code []uint8) {
 	}
 	for i, x := range v {
 		t := math.Abs(float64(x / scale))
-		m := 0 // the nearest level
-		for k := 1; k < len(levels4); k++ {
-			if math.Abs(t-float64(levels4[k])) < math.Abs(t-float64(levels4[m])) {
-				m = k
-			}
+		m := 0 // the nearest level (the lower one on a tie)
+		for m < len(midpoints4) && t > midpoints4[m] {
+			m++
 		}
 		if m != 0 && x < 0 {
 			m |= 8
